@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+/**
+ * What every backend provides. Backends throw {@link QshmError}; `QSharedMemory` turns that
+ * into Qt's return-false-and-set-error() contract.
+ * @packageDocumentation
+ */
+import type { AccessMode } from '../errors.js';
+import type { LockOutcome } from '../lock.js';
+
+/** The lock behind `QSharedMemory.lock()` for one attachment. @internal */
+export interface SegmentLock {
+  /** Blocks until held or the timeout (< 0: forever) runs out. */
+  acquire(timeoutMs: number): LockOutcome;
+  /** Waits off the event loop. */
+  acquireAsync(timeoutMs: number, aborted: () => boolean): Promise<LockOutcome | 'aborted'>;
+  /** Releases; false if this attachment did not hold it. */
+  release(): boolean;
+  /** Wakes waiters so they re-check an abort flag. */
+  wakeAll(): void;
+}
+
+/** One attachment: a mapping of a segment by one `QSharedMemory` object. @internal */
+export interface Attachment {
+  /** Data size in bytes. */
+  readonly size: number;
+  /** The data region (a view of the mapping; detached to length 0 by detach()). */
+  readonly data: Buffer;
+  /** The lock, or null when this attachment cannot lock (e.g. a read-only descriptor). */
+  readonly lock: SegmentLock | null;
+  /** Why `lock` is null, as a Qt-style reason. */
+  readonly lockUnavailable?: string;
+  /** The descriptor behind the mapping, or -1. */
+  readonly fd: number;
+  /** Releases the mapping and everything the attachment holds; removes the segment if last. */
+  detach(): void;
+}
+
+/** Backend names accepted by `QSharedMemoryOptions.backend`. */
+export type BackendName = 'file' | 'memfd' | 'sysv' | 'posix';
+
+/** A segment mechanism. @internal */
+export interface Backend {
+  readonly name: BackendName;
+  /** Native key for a legacy key string (`setKey`). */
+  nativeKeyFor(key: string): string;
+  /** Native key for a `setNativeKey` string (e.g. resolved against a directory). */
+  resolveNativeKey(nativeKey: string): string;
+  create(nativeKey: string, size: number, mode: AccessMode): Attachment;
+  attach(nativeKey: string, mode: AccessMode): Attachment;
+}

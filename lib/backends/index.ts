@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Backend registry: maps `QSharedMemoryOptions.backend` to an implementation.
+ * @packageDocumentation
+ */
+import type { Backend, BackendName } from './backend.js';
+import { FileBackend } from './file.js';
+
+/** Options every backend factory receives. @internal */
+export interface BackendOptions {
+  dir?: string;
+  mode?: number;
+}
+
+/** @internal */
+export const backendFactories: Partial<Record<BackendName, (o: BackendOptions) => Backend>> = {
+  file: (o) => new FileBackend(o),
+};

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Qt's error enum, the one errno → Qt error mapping, and the error class that carries
+ * Node's SystemError fields (`code`, `errno`, `syscall`) plus Qt's `error()` code.
+ * @packageDocumentation
+ */
+import { getSystemErrorMap } from 'node:util';
+
+/** How a segment is mapped. Numbering is Qt's `QSharedMemory::AccessMode`. */
+export enum AccessMode {
+  /** Map read-only: writes through `data()` fault (the process crashes, as in Qt). */
+  ReadOnly = 0,
+  /** Map readable and writable. */
+  ReadWrite = 1,
+}
+
+/** Qt's `QSharedMemory::SharedMemoryError`, with Qt's numbering. */
+export enum SharedMemoryError {
+  /** No error occurred. */
+  NoError = 0,
+  /** The operation failed because the caller lacked the permissions. */
+  PermissionDenied = 1,
+  /** A create operation failed due to an invalid size. */
+  InvalidSize = 2,
+  /** The operation failed because of an invalid key. */
+  KeyError = 3,
+  /** A create() failed because a segment with the key already exists. */
+  AlreadyExists = 4,
+  /** An attach() failed because no segment with the key exists. */
+  NotFound = 5,
+  /** Locking or unlocking failed. */
+  LockError = 6,
+  /** Not enough memory, descriptors or slots were available. */
+  OutOfResources = 7,
+  /** Something else went wrong. */
+  UnknownError = 8,
+}
+
+const errnoMap = getSystemErrorMap();
+
+/** The errno name (`'EEXIST'`) for a negative errno, as Node's `util.getSystemErrorName`. @internal */
+export function errnoName(errno: number): string {
+  return errnoMap.get(errno)?.[0] ?? `Unknown system error ${errno}`;
+}
+
+/** The strerror-like description for a negative errno. @internal */
+export function errnoMessage(errno: number): string {
+  return errnoMap.get(errno)?.[1] ?? `unknown error ${-errno}`;
+}
+
+/**
+ * The one errno → Qt error mapping (Qt's `setUnixErrorString`, plus ENAMETOOLONG → KeyError
+ * as QSystemSemaphore does, and EPERM → PermissionDenied). Returns the Qt code and Qt's text.
+ * @internal
+ */
+export function qtErrorFor(errno: number): [SharedMemoryError, string] {
+  switch (errnoName(errno)) {
+    case 'EACCES':
+    case 'EPERM':
+      return [SharedMemoryError.PermissionDenied, 'permission denied'];
+    case 'EEXIST':
+      return [SharedMemoryError.AlreadyExists, 'already exists'];
+    case 'ENOENT':
+      return [SharedMemoryError.NotFound, "doesn't exist"];
+    case 'EMFILE':
+    case 'ENFILE':
+    case 'ENOMEM':
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return [SharedMemoryError.OutOfResources, 'out of resources'];
+    case 'ENAMETOOLONG':
+      return [SharedMemoryError.KeyError, 'key too long'];
+    default:
+      return [SharedMemoryError.UnknownError, `unknown error: ${errnoMessage(errno)}`];
+  }
+}
+
+/** Fields of a {@link QshmError}. */
+export interface QshmErrorInit {
+  /** Qt's error code for this failure. */
+  qtError: SharedMemoryError;
+  /** Qt-style text: `"QSharedMemory::create: already exists"`. */
+  errorString: string;
+  /** Negative errno, when an OS call failed. */
+  errno?: number;
+  /** The failing system call. */
+  syscall?: string;
+  /** An errno name (`'EEXIST'`) or a qshm code (`'ERR_QSHM_BAD_HEADER'`). */
+  code?: string;
+  /** The file, object name or key involved. */
+  path?: string;
+}
+
+/**
+ * An error from qshm. `QSharedMemory` methods never throw it for OS failures (they return
+ * false and set `error()`/`errorString()`); it is what {@link QSharedMemory.lastError}
+ * returns, and what the extension APIs (`lockAsync`, `fromFd`, fd passing) reject or throw with.
+ * Shaped like Node's SystemError: `code`, `errno` and `syscall` when an OS call failed.
+ */
+export class QshmError extends Error {
+  /** Qt's error code. */
+  readonly qtError: SharedMemoryError;
+  /** Qt-style error text, identical to `errorString()`. */
+  readonly errorString: string;
+  /** Errno name (`'EEXIST'`) or qshm code (`'ERR_QSHM_…'`). */
+  readonly code: string;
+  /** Negative errno as in Node's SystemError, when an OS call failed. */
+  readonly errno?: number;
+  /** The failing system call. */
+  readonly syscall?: string;
+  /** The file, object name or key involved. */
+  readonly path?: string;
+
+  constructor(init: QshmErrorInit) {
+    const code = init.code ?? (init.errno !== undefined ? errnoName(init.errno) : 'ERR_QSHM');
+    const detail = init.syscall ? ` (${code}, ${init.syscall}${init.path ? ` '${init.path}'` : ''})` : '';
+    super(`${init.errorString}${detail}`);
+    this.qtError = init.qtError;
+    this.errorString = init.errorString;
+    this.code = code;
+    if (init.errno !== undefined) this.errno = init.errno;
+    if (init.syscall !== undefined) this.syscall = init.syscall;
+    if (init.path !== undefined) this.path = init.path;
+  }
+}
+Object.defineProperty(QshmError.prototype, 'name', { value: 'QshmError' });
+
+/**
+ * Builds the error for a failed system call made by `fn` (a Qt function name such as
+ * `QSharedMemory::create`), with Qt's mapping unless `qtError`/`text` override it.
+ * @internal
+ */
+export function sysError(
+  fn: string,
+  errno: number,
+  syscall: string,
+  path?: string,
+  override?: [SharedMemoryError, string],
+): QshmError {
+  const [qtError, text] = override ?? qtErrorFor(errno);
+  return new QshmError({ qtError, errorString: `${fn}: ${text}`, errno, syscall, path });
+}
+
+/** A failure with no errno behind it. @internal */
+export function qshmError(qtError: SharedMemoryError, errorString: string, code: string, path?: string): QshmError {
+  return new QshmError({ qtError, errorString, code, path });
+}
+
+/**
+ * Returns `r` when it is a success, throws the mapped {@link QshmError} when it is `-errno`.
+ * @internal
+ */
+export function check<T>(r: T | number, fn: string, syscall: string, path?: string, einval?: [SharedMemoryError, string]): T {
+  if (typeof r === 'number' && r < 0) {
+    throw sysError(fn, r, syscall, path, einval && errnoName(r) === 'EINVAL' ? einval : undefined);
+  }
+  return r as T;
+}
+
+/** Node-style argument type error (`ERR_INVALID_ARG_TYPE`). @internal */
+export function argTypeError(name: string, expected: string, actual: unknown): TypeError {
+  const shown = actual === null ? 'null' : Array.isArray(actual) ? 'an array' : typeof actual;
+  const err = new TypeError(`The "${name}" argument must be ${expected}. Received ${shown}`);
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+/**
+ * qshm: Qt's QSharedMemory for Node.js.
+ * @packageDocumentation
+ */
+export { QSharedMemory } from './shared-memory.js';
+export type { QSharedMemoryOptions, LockAsyncOptions } from './shared-memory.js';
+export { AccessMode, SharedMemoryError, QshmError } from './errors.js';
+export type { QshmErrorInit } from './errors.js';
+export type { BackendName } from './backends/backend.js';
+export { legacyKeyName, SHM_PREFIX, SEM_PREFIX } from './keys.js';
+export { Layout, MAGIC, cHeaderText } from './format.js';

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Qt's key derivation, defined once. See docs/interop.md and ../shared/qt/internals.md §2.
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+
+/** File-name prefix Qt uses for shared-memory keys. */
+export const SHM_PREFIX = 'qipc_sharedmemory_';
+/** File-name prefix Qt uses for the lock semaphore (and QSystemSemaphore). */
+export const SEM_PREFIX = 'qipc_systemsem_';
+
+/**
+ * Qt's legacy name for `key`: `prefix` + the key's ASCII letters + the lower-case SHA-1 hex
+ * of its UTF-8 bytes; `''` for an empty key. This is the file or object name without the
+ * directory or the leading `/`.
+ */
+export function legacyKeyName(key: string, prefix: string = SHM_PREFIX): string {
+  if (key === '') return '';
+  const letters = key.replace(/[^A-Za-z]/g, '');
+  const hex = createHash('sha1').update(key, 'utf8').digest('hex');
+  return prefix + letters + hex;
+}

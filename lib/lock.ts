@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The header lock: a 32-bit futex word in the segment header, taken with a compare-and-swap
+ * from JavaScript (`Atomics` on the mapped memory, no native call when uncontended), slept on
+ * with a shared futex when contended, and robust against holders that die: every attachment
+ * owns a slot guarded by a kernel-released OFD lock, and a waiter that finds the holder's slot
+ * unlocked (or reassigned) takes the lock over and reports it as abandoned.
+ * The protocol is written up in docs/format.md.
+ * @packageDocumentation
+ */
+import { C, native } from './native.js';
+import { Layout, slotLockByte } from './format.js';
+
+/** What an acquisition attempt ended with. @internal */
+export type LockOutcome = 'acquired' | 'abandoned' | 'timeout';
+
+const LOCK_INDEX = Layout.LOCK_WORD_OFFSET / 4;
+const WAITERS = Layout.WAITERS_BIT | 0; // as int32: negative
+const SPINS = 64;
+const FIRST_SLICE_MS = 2;
+const MAX_SLICE_MS = 50;
+const ETIMEDOUT = -110;
+
+/** The lock protocol bound to one attachment (one token). @internal */
+export class HeaderLock {
+  readonly #header: ArrayBuffer;
+  readonly #words: Int32Array;
+  readonly #fd: number;
+  readonly #slotTable: number;
+  readonly #slotCount: number;
+  /** This attachment's holder token (bit 31 clear, never 0). */
+  readonly token: number;
+
+  constructor(header: ArrayBuffer, words: Int32Array, fd: number, slotTable: number, slotCount: number, token: number) {
+    this.#header = header;
+    this.#words = words;
+    this.#fd = fd;
+    this.#slotTable = slotTable;
+    this.#slotCount = slotCount;
+    this.token = token;
+  }
+
+  /** One compare-and-swap: 0 → token. */
+  tryFast(): boolean {
+    return Atomics.compareExchange(this.#words, LOCK_INDEX, 0, this.token) === 0;
+  }
+
+  /**
+   * Blocks until held or `timeoutMs` (< 0: forever) runs out.
+   */
+  acquire(timeoutMs: number): LockOutcome {
+    if (this.tryFast()) return 'acquired';
+    const w = this.#words;
+    for (let i = 0; i < SPINS; i++) {
+      if (Atomics.load(w, LOCK_INDEX) === 0 && this.tryFast()) return 'acquired';
+    }
+    if (timeoutMs === 0) return 'timeout';
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    let slice = FIRST_SLICE_MS;
+    for (;;) {
+      const step = this.#step();
+      if (step !== undefined) return step;
+      const v = Atomics.load(w, LOCK_INDEX);
+      if (v === 0 || (v & WAITERS) === 0) continue; // changed under us: try again
+      const left = deadline - performance.now();
+      if (left <= 0) return this.#giveUp('timeout');
+      const r = native.futexWait(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
+      if (r === ETIMEDOUT) {
+        slice = Math.min(slice * 2, MAX_SLICE_MS);
+        const taken = this.#takeOverIfDead(v);
+        if (taken) return taken;
+      }
+    }
+  }
+
+  /**
+   * Waits without blocking the event loop. Resolves to the outcome, or 'timeout'; `aborted()`
+   * is polled between waits (the caller wakes the waiters when its signal fires).
+   */
+  async acquireAsync(timeoutMs: number, aborted: () => boolean): Promise<LockOutcome | 'aborted'> {
+    if (this.tryFast()) return 'acquired';
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    let slice = FIRST_SLICE_MS;
+    for (;;) {
+      if (aborted()) return this.#giveUp('aborted');
+      const step = this.#step();
+      if (step !== undefined) return step;
+      const v = Atomics.load(this.#words, LOCK_INDEX);
+      if (v === 0 || (v & WAITERS) === 0) continue;
+      const left = deadline - performance.now();
+      if (left <= 0) return this.#giveUp('timeout');
+      const r = await native.futexWaitAsync(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
+      if (r === ETIMEDOUT) {
+        slice = Math.min(slice * 2, MAX_SLICE_MS);
+        if (aborted()) return this.#giveUp('aborted');
+        const taken = this.#takeOverIfDead(v);
+        if (taken) return taken;
+      }
+    }
+  }
+
+  /**
+   * A waiter that leaves without the lock may have consumed the one wake-up an unlock sent;
+   * pass it on so no sleeper waits out a whole slice for nothing.
+   */
+  #giveUp<T extends 'timeout' | 'aborted'>(why: T): T {
+    if (Atomics.load(this.#words, LOCK_INDEX) === 0) native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 1);
+    return why;
+  }
+
+  /** Wakes every waiter (they re-check); used when an async waiter is aborted. */
+  wakeAll(): void {
+    native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 0x7fffffff);
+  }
+
+  /**
+   * One step of the contended protocol: take a free word (marking it contended, since others
+   * may sleep), or set the waiters bit on a held one. Returns the outcome when acquired.
+   */
+  #step(): LockOutcome | undefined {
+    const w = this.#words;
+    const v = Atomics.load(w, LOCK_INDEX);
+    if (v === 0) {
+      return Atomics.compareExchange(w, LOCK_INDEX, 0, this.token | WAITERS) === 0 ? 'acquired' : undefined;
+    }
+    if ((v & WAITERS) === 0) Atomics.compareExchange(w, LOCK_INDEX, v, v | WAITERS);
+    return undefined;
+  }
+
+  /** If the holder recorded in `v` is dead, swap the word to us and report 'abandoned'. */
+  #takeOverIfDead(v: number): LockOutcome | undefined {
+    const holder = v & Layout.TOKEN_MASK;
+    if (holder === 0 || this.holderAlive(holder)) return undefined;
+    return Atomics.compareExchange(this.#words, LOCK_INDEX, v, this.token | WAITERS) === v ? 'abandoned' : undefined;
+  }
+
+  /**
+   * A holder is alive while its slot still records its token and some open file description
+   * holds the slot's OFD lock. Both are released by the kernel or reassigned when it dies.
+   */
+  holderAlive(holder: number): boolean {
+    const slot = holder & ((1 << Layout.SLOT_BITS) - 1);
+    if (slot >= this.#slotCount) return false;
+    if (Atomics.load(this.#words, this.#slotTable / 4 + slot) !== holder) return false;
+    const r = native.ofdGetLock(this.#fd, C.F_WRLCK, slotLockByte(this.#slotTable, slot), 1);
+    return r < 0 || r !== C.F_UNLCK; // on an error, assume alive: never steal a live lock
+  }
+
+  /** Releases a lock this token holds; false if the word does not name us. */
+  release(): boolean {
+    const w = this.#words;
+    for (;;) {
+      const v = Atomics.load(w, LOCK_INDEX);
+      if ((v & Layout.TOKEN_MASK) !== this.token) return false;
+      if (Atomics.compareExchange(w, LOCK_INDEX, v, 0) !== v) continue;
+      if (v & WAITERS) native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 1);
+      return true;
+    }
+  }
+
+  /** Whether the word currently names this token. */
+  isHeldByMe(): boolean {
+    return (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
+  }
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The only place that loads the compiled addon. Declares the addon's shape so the rest of
+ * lib/ is type-checked against it. Every native call returns a non-negative result or
+ * `-errno`; {@link check} turns the latter into a {@link QshmError}.
+ * @packageDocumentation
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Result of fstat/lstat. @internal */
+export interface NativeStat {
+  size: number;
+  ino: number;
+  dev: number;
+  nlink: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** Result of shmctl(IPC_STAT). @internal */
+export interface NativeShmStat {
+  segsz: number;
+  nattch: number;
+  mode: number;
+  uid: number;
+  cpid: number;
+}
+
+/** Opaque POSIX semaphore handle. @internal */
+export type SemHandle = { readonly __sem: unique symbol };
+
+/** The addon's exports. Numbers < 0 are `-errno`. @internal */
+export interface NativeBinding {
+  open(path: string, flags: number, mode: number): number;
+  close(fd: number): number;
+  dup(fd: number): number;
+  ftruncate(fd: number, length: number): number;
+  fallocate(fd: number, offset: number, length: number): number;
+  fchmod(fd: number, mode: number): number;
+  fstat(fd: number): NativeStat | number;
+  lstat(path: string): NativeStat | number;
+  unlink(path: string): number;
+  linkFd(fd: number, path: string): number;
+  setCloexec(fd: number, on: boolean): number;
+  getFdFlags(fd: number): number;
+  ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
+  ofdGetLock(fd: number, type: number, start: number, len: number): number;
+  mmap(fd: number, length: number, prot: number, offset: number): ArrayBuffer | number;
+  unmap(mapping: ArrayBuffer): number;
+  mappingLive(mapping: ArrayBuffer): boolean;
+  mprotect(mapping: ArrayBuffer, offset: number, length: number, prot: number): number;
+  futexWait(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): number;
+  futexWake(mapping: ArrayBuffer, byteOffset: number, count: number): number;
+  futexWaitAsync(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): Promise<number>;
+  memfdCreate(name: string, flags: number): number;
+  addSeals(fd: number, seals: number): number;
+  getSeals(fd: number): number;
+  ftok(path: string, proj: number): number;
+  shmget(key: number, size: number, flags: number): number;
+  shmat(id: number, flags: number, size: number): ArrayBuffer | number;
+  shmctlStat(id: number): NativeShmStat | number;
+  shmctlRmid(id: number): number;
+  semget(key: number, nsems: number, flags: number): number;
+  semctlSetval(id: number, num: number, value: number): number;
+  semctlGetval(id: number, num: number): number;
+  semctlRmid(id: number): number;
+  semop(id: number, op: number, flags: number, timeoutMs: number): number;
+  shmOpen(name: string, flags: number, mode: number): number;
+  shmUnlink(name: string): number;
+  semOpen(name: string, flags: number, mode: number, value: number): SemHandle | number;
+  semClose(sem: SemHandle): number;
+  semUnlink(name: string): number;
+  semWait(sem: SemHandle, timeoutMs: number): number;
+  semPost(sem: SemHandle): number;
+  semGetValue(sem: SemHandle): number;
+  unixListen(path: string, backlog: number): number;
+  unixSendFd(path: string, fd: number, payload: Buffer): number;
+  unixRecvFdAsync(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: Buffer } | number>;
+  constants: Record<string, number> & {
+    O_RDONLY: number; O_RDWR: number; O_CREAT: number; O_EXCL: number; O_CLOEXEC: number;
+    O_NOFOLLOW: number; O_TMPFILE?: number; PROT_READ: number; PROT_WRITE: number;
+    F_RDLCK: number; F_WRLCK: number; F_UNLCK: number; FD_CLOEXEC: number;
+    IPC_CREAT: number; IPC_EXCL: number; IPC_NOWAIT: number; SHM_RDONLY: number; SEM_UNDO: number;
+    MFD_CLOEXEC?: number; MFD_ALLOW_SEALING?: number; F_SEAL_SEAL?: number; F_SEAL_SHRINK?: number;
+    F_SEAL_GROW?: number; F_SEAL_WRITE?: number; F_SEAL_FUTURE_WRITE: number; pageSize: number;
+  };
+}
+
+function load(): NativeBinding {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = join(here, '..');
+  const require = createRequire(import.meta.url);
+  const override = process.env.QSHM_NATIVE_BINDING;
+  const candidates = [
+    ...(override ? [override] : []),
+    join(root, 'build', 'Release', 'qshm.node'),
+    join(root, 'build', 'Debug', 'qshm.node'),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qshm.node'),
+  ];
+  const tried: string[] = [];
+  for (const file of candidates) {
+    if (!existsSync(file)) {
+      tried.push(`${file} (missing)`);
+      continue;
+    }
+    try {
+      return require(file) as NativeBinding;
+    } catch (e) {
+      tried.push(`${file} (${(e as Error).message})`);
+    }
+  }
+  throw new Error(
+    `qshm: could not load its native addon on ${process.platform}-${process.arch}, Node ${process.version}.\n` +
+      `Tried:\n  ${tried.join('\n  ')}\n` +
+      'Possible solutions:\n' +
+      '  - run `npm rebuild qshm` (or `npx node-gyp rebuild` in the package) to build it; it needs python3, make and a C++17 compiler;\n' +
+      '  - set QSHM_NATIVE_BINDING to the path of a qshm.node built for this Node version;\n' +
+      '  - do not run Node with --no-addons.',
+  );
+}
+
+/** The loaded addon. @internal */
+export const native: NativeBinding = load();
+/** Native constants (open flags, lock types, seals, page size). @internal */
+export const C = native.constants;

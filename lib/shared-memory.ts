@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `QSharedMemory`: Qt's API and contract (operations return false and set `error()`), over
+ * the backend chosen in the options. Wrong argument types throw TypeError.
+ * @packageDocumentation
+ */
+import { AccessMode, QshmError, SharedMemoryError, argTypeError, qshmError } from './errors.js';
+import type { Attachment, Backend, BackendName } from './backends/backend.js';
+import { backendFactories } from './backends/index.js';
+
+/** Options of a {@link QSharedMemory}. */
+export interface QSharedMemoryOptions {
+  /**
+   * The mechanism: `'file'` (default; a file with a lock header on a RAM filesystem),
+   * `'memfd'` (Linux anonymous memory, handed over by descriptor), `'sysv'` and `'posix'`
+   * (byte-compatible with Qt's own backends).
+   */
+  backend?: BackendName;
+  /**
+   * For `'file'`: the directory segments live in. Default `/dev/shm`; `'xdg'` means
+   * `$XDG_RUNTIME_DIR` (KeyError when unset).
+   */
+  dir?: string;
+  /** Permission bits of created segments. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of {@link QSharedMemory.lockAsync}. */
+export interface LockAsyncOptions {
+  /** Give up (resolve false) after this many milliseconds. Default: wait forever. */
+  timeoutMs?: number;
+  /** Reject with an AbortError (and not hold the lock) when this signal fires. */
+  signal?: AbortSignal;
+}
+
+/** Per-object state that must outlive the object for cleanup (never references the object). */
+interface State {
+  att: Attachment | null;
+  held: boolean;
+}
+
+const live = new Set<State>();
+
+/** Releases what a state holds: the lock if held, then the attachment. */
+function release(s: State): void {
+  const att = s.att;
+  if (!att) return;
+  if (s.held) {
+    s.held = false;
+    att.lock?.release();
+  }
+  s.att = null;
+  live.delete(s);
+  att.detach();
+}
+
+// Qt's destructor semantics: normal exit (of the process or of a worker thread) detaches.
+process.on('exit', () => {
+  for (const s of [...live]) release(s);
+});
+const collected = new FinalizationRegistry<State>(release);
+
+const BACKENDS: readonly string[] = ['file', 'memfd', 'sysv', 'posix'];
+
+function checkOptions(o: unknown): QSharedMemoryOptions {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object') throw argTypeError('options', 'an object', o);
+  const opts = o as QSharedMemoryOptions;
+  if (opts.backend !== undefined && !BACKENDS.includes(opts.backend as string)) {
+    throw argTypeError('options.backend', `one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`, opts.backend);
+  }
+  if (opts.dir !== undefined && typeof opts.dir !== 'string') throw argTypeError('options.dir', 'a string', opts.dir);
+  if (opts.mode !== undefined && (!Number.isInteger(opts.mode) || opts.mode < 0 || opts.mode > 0o7777)) {
+    throw argTypeError('options.mode', 'an integer permission mode (0 to 0o7777)', opts.mode);
+  }
+  return opts;
+}
+
+function checkAccessMode(mode: unknown): AccessMode {
+  if (mode !== AccessMode.ReadOnly && mode !== AccessMode.ReadWrite) {
+    throw argTypeError('mode', 'AccessMode.ReadOnly (0) or AccessMode.ReadWrite (1)', mode);
+  }
+  return mode;
+}
+
+/**
+ * A named shared-memory segment between processes, with a lock — Qt's `QSharedMemory`.
+ *
+ * ```ts
+ * const shm = new QSharedMemory('my-key');
+ * if (!shm.create(4096)) console.error(shm.errorString());
+ * shm.lock(); shm.data()!.write('hello'); shm.unlock();
+ * ```
+ */
+export class QSharedMemory {
+  #backend: Backend;
+  #key = '';
+  #nativeKey = '';
+  #state: State = { att: null, held: false };
+  #error: QshmError | null = null;
+  #abandoned = false;
+
+  /**
+   * @param key - the key (Qt's legacy key: the native key is derived from it); omitted or
+   * `''` for none.
+   * @param options - backend, directory and permissions.
+   */
+  constructor(key?: string, options?: QSharedMemoryOptions) {
+    const o = checkOptions(options);
+    const make = backendFactories[o.backend ?? 'file'];
+    if (!make) throw argTypeError('options.backend', 'a backend available on this platform', o.backend);
+    this.#backend = make(o);
+    if (key !== undefined) this.setKey(key);
+    collected.register(this, this.#state, this);
+  }
+
+  /** The backend in use. */
+  get backend(): BackendName {
+    return this.#backend.name;
+  }
+
+  /**
+   * Sets the key; the native key is derived from it as Qt does. Detaches first if attached.
+   */
+  setKey(key: string): void {
+    if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+    if (key === this.#key && this.#nativeKey !== '' ) return;
+    if (this.isAttached()) this.detach();
+    this.#key = key;
+    this.#nativeKey = this.#backend.nativeKeyFor(key);
+  }
+
+  /** The key set with {@link setKey} or the constructor; `''` after {@link setNativeKey}. */
+  key(): string {
+    return this.#key;
+  }
+
+  /**
+   * Sets the native key (a file path or name for `'file'`, as the backend documents) used
+   * verbatim; {@link key} becomes `''`. Detaches first if attached.
+   */
+  setNativeKey(key: string): void {
+    if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+    if (this.isAttached()) this.detach();
+    this.#key = '';
+    this.#nativeKey = key;
+  }
+
+  /** The native key: for the `'file'` backend the path of the segment file. */
+  nativeKey(): string {
+    return this.#nativeKey;
+  }
+
+  #fail(e: unknown): false {
+    if (!(e instanceof QshmError)) throw e;
+    this.#error = e;
+    return false;
+  }
+
+  #setError(qtError: SharedMemoryError, text: string, code: string): false {
+    this.#error = qshmError(qtError, text, code, this.#nativeKey || undefined);
+    return false;
+  }
+
+  #attachWith(att: Attachment): void {
+    this.#state.att = att;
+    this.#state.held = false;
+    live.add(this.#state);
+  }
+
+  /**
+   * Creates a segment of `size` bytes and attaches to it. Returns false and sets
+   * {@link error} on failure (AlreadyExists, InvalidSize, KeyError, OutOfResources, …).
+   * New memory reads as zeros.
+   */
+  create(size: number, mode: AccessMode = AccessMode.ReadWrite): boolean {
+    if (typeof size !== 'number') throw argTypeError('size', 'of type number', size);
+    checkAccessMode(mode);
+    this.#error = null;
+    if (this.isAttached()) {
+      return this.#setError(SharedMemoryError.AlreadyExists, 'QSharedMemory::create: already exists', 'EEXIST');
+    }
+    if (this.#nativeKey === '') {
+      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::create: key is empty', 'ERR_QSHM_EMPTY_KEY');
+    }
+    if (!(size > 0)) {
+      return this.#setError(SharedMemoryError.InvalidSize, 'QSharedMemory::create: create size is less then 0', 'ERR_QSHM_INVALID_SIZE');
+    }
+    if (!Number.isSafeInteger(size)) {
+      return this.#setError(SharedMemoryError.InvalidSize, `QSharedMemory::create: invalid size ${size} (must be a whole number of bytes up to 2^53-1)`, 'ERR_QSHM_INVALID_SIZE');
+    }
+    try {
+      this.#attachWith(this.#backend.create(this.#backend.resolveNativeKey(this.#nativeKey), size, mode));
+      return true;
+    } catch (e) {
+      return this.#fail(e);
+    }
+  }
+
+  /**
+   * Attaches to an existing segment. Returns false if already attached (no error), or on
+   * failure with {@link error} set (NotFound, KeyError, PermissionDenied, …).
+   */
+  attach(mode: AccessMode = AccessMode.ReadWrite): boolean {
+    checkAccessMode(mode);
+    if (this.isAttached()) return false;
+    this.#error = null;
+    if (this.#nativeKey === '') {
+      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::handle: key is empty', 'ERR_QSHM_EMPTY_KEY');
+    }
+    try {
+      this.#attachWith(this.#backend.attach(this.#backend.resolveNativeKey(this.#nativeKey), mode));
+      return true;
+    } catch (e) {
+      return this.#fail(e);
+    }
+  }
+
+  /**
+   * Detaches; releases the lock if this object holds it. When this was the last attachment
+   * in any process, the segment is destroyed. Buffers from {@link data} become length 0.
+   * Returns false if not attached.
+   */
+  detach(): boolean {
+    if (!this.#state.att) return false;
+    release(this.#state);
+    return true;
+  }
+
+  /** Whether this object is attached. */
+  isAttached(): boolean {
+    return this.#state.att !== null;
+  }
+
+  /** Size of the attached segment in bytes (exactly what create() asked for); 0 if detached. */
+  size(): number {
+    return this.#state.att?.size ?? 0;
+  }
+
+  /**
+   * The segment's memory (the same Buffer for the life of the attachment), or null when not
+   * attached. It reads as length 0 after detach(). Writing to a ReadOnly attachment faults.
+   */
+  data(): Buffer | null {
+    return this.#state.att?.data ?? null;
+  }
+
+  /** Same as {@link data} (JavaScript has no const views). */
+  constData(): Buffer | null {
+    return this.data();
+  }
+
+  #lockable(fn: string): Attachment | null {
+    const att = this.#state.att;
+    if (!att) {
+      this.#setError(SharedMemoryError.LockError, `${fn}: unable to lock (not attached)`, 'ERR_QSHM_NOT_ATTACHED');
+      return null;
+    }
+    if (!att.lock) {
+      this.#setError(SharedMemoryError.LockError, `${fn}: unable to lock (${att.lockUnavailable})`, 'ERR_QSHM_NO_LOCK');
+      return null;
+    }
+    return att;
+  }
+
+  #took(outcome: string): boolean {
+    if (outcome === 'timeout') return false;
+    this.#state.held = true;
+    this.#abandoned = outcome === 'abandoned';
+    return true;
+  }
+
+  /**
+   * Takes the segment's lock, waiting as long as needed. Excludes every other
+   * `QSharedMemory` object (in this or any process or worker). A lock whose holder died is
+   * taken over; {@link lockWasAbandoned} then returns true. A second lock() by the holder
+   * returns true at once (Qt's rule: holding is a flag, not a count).
+   */
+  lock(): boolean {
+    const att = this.#lockable('QSharedMemory::lock');
+    if (!att) return false;
+    if (this.#state.held) {
+      process.emitWarning('QSharedMemory::lock: already locked', { code: 'QSHM_ALREADY_LOCKED' });
+      return true;
+    }
+    return this.#took(att.lock!.acquire(-1));
+  }
+
+  /**
+   * Like {@link lock} but gives up after `timeoutMs` (0: try once), returning false with no
+   * error set.
+   */
+  tryLock(timeoutMs = 0): boolean {
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) throw argTypeError('timeoutMs', 'a number', timeoutMs);
+    const att = this.#lockable('QSharedMemory::tryLock');
+    if (!att) return false;
+    if (this.#state.held) return true;
+    return this.#took(att.lock!.acquire(Math.max(0, timeoutMs)));
+  }
+
+  /**
+   * Takes the lock without blocking the event loop. Resolves true when held, false on
+   * timeout (or when the object is not attached: see {@link error}); rejects with an
+   * `AbortError` when `signal` fires, and then does not hold the lock.
+   */
+  async lockAsync(options: LockAsyncOptions = {}): Promise<boolean> {
+    if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
+    const { timeoutMs, signal } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
+      throw argTypeError('options.timeoutMs', 'a number', timeoutMs);
+    }
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw argTypeError('options.signal', 'an AbortSignal', signal);
+    signal?.throwIfAborted();
+    const att = this.#lockable('QSharedMemory::lockAsync');
+    if (!att) return false;
+    if (this.#state.held) return true;
+    const lock = att.lock!;
+    const onAbort = () => lock.wakeAll();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const outcome = await lock.acquireAsync(timeoutMs ?? -1, () => signal?.aborted === true);
+      if (outcome === 'aborted') {
+        signal!.throwIfAborted();
+      }
+      if (this.#state.att !== att) {
+        // Detached while waiting: do not keep a lock nobody can release.
+        if (outcome !== 'timeout') lock.release();
+        return false;
+      }
+      return this.#took(outcome);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Releases the lock. Returns false, with no error, if this object does not hold it.
+   */
+  unlock(): boolean {
+    const att = this.#state.att;
+    if (!att || !this.#state.held) return false;
+    this.#state.held = false;
+    if (!att.lock!.release()) {
+      return this.#setError(SharedMemoryError.LockError, 'QSharedMemory::unlock: unable to unlock (the lock was taken over)', 'ERR_QSHM_LOCK_LOST');
+    }
+    return true;
+  }
+
+  /**
+   * Whether the last acquisition by this object took over the lock of a holder that died
+   * while holding it (its data may be half-written: repair it before unlocking).
+   */
+  lockWasAbandoned(): boolean {
+    return this.#abandoned;
+  }
+
+  /** Whether this object holds the lock. */
+  isLocked(): boolean {
+    return this.#state.held;
+  }
+
+  /**
+   * Runs `fn` under the lock and always unlocks, even if `fn` throws or its promise rejects.
+   * Throws the lock error if the lock cannot be taken.
+   */
+  withLock<T>(fn: (shm: this) => T): T {
+    if (typeof fn !== 'function') throw argTypeError('fn', 'a function', fn);
+    if (!this.lock()) throw this.#error!;
+    let result: T;
+    try {
+      result = fn(this);
+    } catch (e) {
+      this.unlock();
+      throw e;
+    }
+    if (result instanceof Promise) {
+      return result.finally(() => this.unlock()) as T;
+    }
+    this.unlock();
+    return result;
+  }
+
+  /**
+   * Takes the lock and returns a guard that releases it when disposed:
+   * `using guard = shm.lockGuard();`. Throws the lock error if the lock cannot be taken.
+   */
+  lockGuard(): Disposable & { unlock(): void } {
+    if (!this.lock()) throw this.#error!;
+    let done = false;
+    const unlock = () => {
+      if (!done) {
+        done = true;
+        this.unlock();
+      }
+    };
+    return { unlock, [Symbol.dispose]: unlock };
+  }
+
+  /** The last error's Qt code; NoError after a successful create/attach. */
+  error(): SharedMemoryError {
+    return this.#error?.qtError ?? SharedMemoryError.NoError;
+  }
+
+  /** The last error's text, in Qt's style (`"QSharedMemory::create: already exists"`); `''` if none. */
+  errorString(): string {
+    return this.#error?.errorString ?? '';
+  }
+
+  /** The last error with `code`, `errno`, `syscall` and `path`, or null. */
+  lastError(): QshmError | null {
+    return this.#error;
+  }
+
+  /** The attachment (for extensions in this package). @internal */
+  protected get attachment(): Attachment | null {
+    return this.#state.att;
+  }
+}
