@@ -149,6 +149,7 @@ export class HeaderLock {
   /** Releases a lock this token holds; false if the word does not name us. */
   release(): boolean {
     const w = this.#words;
+    if (Atomics.compareExchange(w, LOCK_INDEX, this.token, 0) === this.token) return true; // uncontended
     for (;;) {
       const v = Atomics.load(w, LOCK_INDEX);
       if ((v & Layout.TOKEN_MASK) !== this.token) return false;

@@ -7,6 +7,7 @@
 import { AccessMode, QshmError, SharedMemoryError, argTypeError, qshmError } from './errors.js';
 import type { Attachment, Backend, BackendName } from './backends/backend.js';
 import { backendFactories } from './backends/index.js';
+import type { LockOutcome } from './lock.js';
 
 /** Options of a {@link QSharedMemory}. */
 export interface QSharedMemoryOptions {
@@ -263,7 +264,7 @@ export class QSharedMemory {
     return att;
   }
 
-  #took(outcome: string): boolean {
+  #took(outcome: LockOutcome): boolean {
     if (outcome === 'timeout') return false;
     this.#state.held = true;
     this.#abandoned = outcome === 'abandoned';
@@ -277,6 +278,12 @@ export class QSharedMemory {
    * returns true at once (Qt's rule: holding is a flag, not a count).
    */
   lock(): boolean {
+    const s = this.#state;
+    const l = s.att?.lock;
+    if (l && !s.held) {
+      // Hot path: one compare-and-swap inside acquire(), no native call.
+      return this.#took(l.acquire(-1));
+    }
     const att = this.#lockable('QSharedMemory::lock');
     if (!att) return false;
     if (this.#state.held) {
@@ -320,7 +327,7 @@ export class QSharedMemory {
     try {
       const outcome = await lock.acquireAsync(timeoutMs ?? -1, () => signal?.aborted === true);
       if (outcome === 'aborted') {
-        signal!.throwIfAborted();
+        throw signal!.reason ?? new DOMException('This operation was aborted', 'AbortError');
       }
       if (this.#state.att !== att) {
         // Detached while waiting: do not keep a lock nobody can release.
@@ -337,9 +344,10 @@ export class QSharedMemory {
    * Releases the lock. Returns false, with no error, if this object does not hold it.
    */
   unlock(): boolean {
-    const att = this.#state.att;
-    if (!att || !this.#state.held) return false;
-    this.#state.held = false;
+    const s = this.#state;
+    const att = s.att;
+    if (!att || !s.held) return false;
+    s.held = false;
     if (!att.lock!.release()) {
       return this.#setError(SharedMemoryError.LockError, 'QSharedMemory::unlock: unable to unlock (the lock was taken over)', 'ERR_QSHM_LOCK_LOST');
     }
