@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// The error class, the one errno → Qt mapping, and TypeError on programmer mistakes.
+import { expect } from 'chai';
+import { constants } from 'node:os';
+import { QSharedMemory, QshmError, SharedMemoryError, AccessMode } from '../dist/index.js';
+import { qtErrorFor, sysError } from '../dist/errors.js';
+import { native } from '../dist/native.js';
+import { uniqueKey } from './helpers.mjs';
+
+/** Node's negative errno for a name, from os.constants. */
+const errno = (name) => -constants.errno[name];
+
+describe('errors', () => {
+  it('enums use Qt numbering', () => {
+    expect(AccessMode).to.include({ ReadOnly: 0, ReadWrite: 1 });
+    expect(SharedMemoryError).to.include({
+      NoError: 0, PermissionDenied: 1, InvalidSize: 2, KeyError: 3, AlreadyExists: 4,
+      NotFound: 5, LockError: 6, OutOfResources: 7, UnknownError: 8,
+    });
+  });
+
+  it("maps errno to Qt's codes and texts (one table)", () => {
+    expect(qtErrorFor(errno('EACCES'))).to.deep.equal([SharedMemoryError.PermissionDenied, 'permission denied']);
+    expect(qtErrorFor(errno('EEXIST'))).to.deep.equal([SharedMemoryError.AlreadyExists, 'already exists']);
+    expect(qtErrorFor(errno('ENOENT'))).to.deep.equal([SharedMemoryError.NotFound, "doesn't exist"]);
+    for (const n of ['EMFILE', 'ENOMEM', 'ENOSPC']) expect(qtErrorFor(errno(n))[0]).to.equal(SharedMemoryError.OutOfResources);
+    expect(qtErrorFor(errno('ENAMETOOLONG'))[0]).to.equal(SharedMemoryError.KeyError);
+    const [code, text] = qtErrorFor(errno('EBADF'));
+    expect(code).to.equal(SharedMemoryError.UnknownError);
+    expect(text).to.match(/^unknown error: /);
+  });
+
+  it('QshmError carries code, errno, syscall, path and Qt fields like a SystemError', () => {
+    const e = sysError('QSharedMemory::attach', errno('ENOENT'), 'open', '/dev/shm/x');
+    expect(e).to.be.instanceOf(Error).and.instanceOf(QshmError);
+    expect(e.name).to.equal('QshmError');
+    expect(e).to.include({ code: 'ENOENT', errno: errno('ENOENT'), syscall: 'open', path: '/dev/shm/x', qtError: 5 });
+    expect(e.errorString).to.equal("QSharedMemory::attach: doesn't exist");
+    expect(e.message).to.contain("QSharedMemory::attach: doesn't exist").and.contain('ENOENT').and.contain('open');
+  });
+
+  it('native calls return -errno, never throw, for OS failures', () => {
+    const r = native.open('/nonexistent-qshm-dir/x', native.constants.O_RDONLY, 0);
+    expect(r).to.equal(errno('ENOENT'));
+    expect(native.close(123456)).to.equal(errno('EBADF'));
+  });
+
+  it('native calls throw TypeError on wrong argument types (a bypass cannot crash)', () => {
+    expect(() => native.open(1, 2, 3)).to.throw(TypeError);
+    expect(() => native.unmap(new ArrayBuffer(8))).to.throw(TypeError, /not a qshm mapping/);
+    expect(() => native.futexWake({}, 0, 1)).to.throw(TypeError);
+  });
+
+  it('lastError() of a failed attach is the QshmError behind error()/errorString()', () => {
+    const shm = new QSharedMemory(uniqueKey('missing'));
+    expect(shm.attach()).to.equal(false);
+    const e = shm.lastError();
+    expect(e).to.be.instanceOf(QshmError);
+    expect(e.qtError).to.equal(shm.error()).and.equal(SharedMemoryError.NotFound);
+    expect(e.errorString).to.equal(shm.errorString());
+    expect(e).to.include({ code: 'ENOENT', syscall: 'open' });
+  });
+
+  it('wrong types throw TypeError with ERR_INVALID_ARG_TYPE', () => {
+    expect(() => new QSharedMemory(42)).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
+    expect(() => new QSharedMemory('k', { backend: 'nope' })).to.throw(TypeError);
+    expect(() => new QSharedMemory('k', { mode: '600' })).to.throw(TypeError);
+    const shm = new QSharedMemory(uniqueKey());
+    expect(() => shm.create('10')).to.throw(TypeError);
+    expect(() => shm.create(10, 2)).to.throw(TypeError);
+    expect(() => shm.attach('rw')).to.throw(TypeError);
+    expect(() => shm.setKey(null)).to.throw(TypeError);
+    expect(() => shm.setNativeKey(5)).to.throw(TypeError);
+    expect(() => shm.tryLock('1')).to.throw(TypeError);
+    expect(() => shm.withLock(5)).to.throw(TypeError);
+  });
+});
