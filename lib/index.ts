@@ -9,4 +9,5 @@ export { AccessMode, SharedMemoryError, QshmError } from './errors.js';
 export type { QshmErrorInit } from './errors.js';
 export type { BackendName } from './backends/backend.js';
 export { legacyKeyName, SHM_PREFIX, SEM_PREFIX } from './keys.js';
+export { QNativeIpcKey, IpcKeyType } from './nativeipckey.js';
 export { Layout, MAGIC, cHeaderText } from './format.js';

@@ -7,6 +7,9 @@
 import { AccessMode, QshmError, SharedMemoryError, argTypeError, qshmError } from './errors.js';
 import type { Attachment, Backend, BackendName } from './backends/backend.js';
 import { backendFactories } from './backends/index.js';
+import {
+  IpcKeyType, QNativeIpcKey, backendForKeyType, keyTypeForBackend, legacyNativeKeyFor, makeKey, platformSafeKeyFor,
+} from './nativeipckey.js';
 import type { LockOutcome } from './lock.js';
 
 /** Options of a {@link QSharedMemory}. */
@@ -61,6 +64,12 @@ process.on('exit', () => {
 });
 const collected = new FinalizationRegistry<State>(release);
 
+function makeBackend(name: BackendName, o: QSharedMemoryOptions): Backend {
+  const make = backendFactories[name];
+  if (!make) throw argTypeError('options.backend', 'a backend available on this platform', name);
+  return make(o);
+}
+
 const BACKENDS: readonly string[] = ['file', 'memfd', 'sysv', 'posix'];
 
 function checkOptions(o: unknown): QSharedMemoryOptions {
@@ -95,23 +104,38 @@ function checkAccessMode(mode: unknown): AccessMode {
  */
 export class QSharedMemory {
   #backend: Backend;
+  #options: QSharedMemoryOptions;
   #key = '';
   #nativeKey = '';
+  /** QNativeIpcKey type of the key (0: a backend Qt has no type for); see docs/interop.md. */
+  #type = 0;
+  #unsupportedType = false;
   #state: State = { att: null, held: false };
   #error: QshmError | null = null;
   #abandoned = false;
 
   /**
    * @param key - the key (Qt's legacy key: the native key is derived from it); omitted or
-   * `''` for none.
+   * `''` for none. A {@link QNativeIpcKey} is used as Qt 6.6+ does, and its type picks the
+   * backend (`'sysv'` for SystemV, `'posix'` for PosixRealtime); `options.backend`, if given,
+   * must agree with it.
    * @param options - backend, directory and permissions.
    */
-  constructor(key?: string, options?: QSharedMemoryOptions) {
+  constructor(key?: string | QNativeIpcKey, options?: QSharedMemoryOptions) {
     const o = checkOptions(options);
-    const make = backendFactories[o.backend ?? 'file'];
-    if (!make) throw argTypeError('options.backend', 'a backend available on this platform', o.backend);
-    this.#backend = make(o);
-    if (key !== undefined) this.setKey(key);
+    this.#options = o;
+    let name = o.backend ?? 'file';
+    if (key instanceof QNativeIpcKey) {
+      const wanted = backendForKeyType(key.type);
+      if (wanted && o.backend !== undefined && o.backend !== wanted) {
+        throw argTypeError('options.backend', `'${wanted}' (or omitted) for a key of type 0x${key.type.toString(16)}`, o.backend);
+      }
+      name = wanted ?? name;
+    }
+    this.#backend = makeBackend(name, o);
+    this.#type = keyTypeForBackend(name);
+    if (key instanceof QNativeIpcKey) this.setNativeKey(key);
+    else if (key !== undefined) this.setKey(key);
     collected.register(this, this.#state, this);
   }
 
@@ -129,6 +153,8 @@ export class QSharedMemory {
     if (this.isAttached()) this.detach();
     this.#key = key;
     this.#nativeKey = this.#backend.nativeKeyFor(key);
+    this.#type = keyTypeForBackend(this.#backend.name);
+    this.#unsupportedType = false;
   }
 
   /** The key set with {@link setKey} or the constructor; `''` after {@link setNativeKey}. */
@@ -138,18 +164,95 @@ export class QSharedMemory {
 
   /**
    * Sets the native key (a file path or name for `'file'`, as the backend documents) used
-   * verbatim; {@link key} becomes `''`. Detaches first if attached.
+   * verbatim; {@link key} becomes `''`. Detaches first if attached. A {@link QNativeIpcKey}
+   * (or a string with an explicit `type`) switches to the backend of its type, as Qt 6.6+
+   * does; a type this platform cannot use (Windows, invalid) sets KeyError.
    */
-  setNativeKey(key: string): void {
-    if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+  setNativeKey(key: string | QNativeIpcKey, type?: number): void {
+    if (!(key instanceof QNativeIpcKey) && typeof key !== 'string') throw argTypeError('key', 'of type string or a QNativeIpcKey', key);
+    if (type !== undefined) {
+      if (typeof key !== 'string') throw argTypeError('type', 'undefined when the key is a QNativeIpcKey', type);
+      key = new QNativeIpcKey(key, type);
+    }
     if (this.isAttached()) this.detach();
-    this.#key = '';
-    this.#nativeKey = key;
+    this.#unsupportedType = false;
+    if (typeof key === 'string') {
+      this.#key = '';
+      this.#nativeKey = key;
+      this.#type = keyTypeForBackend(this.#backend.name);
+      return;
+    }
+    const name = backendForKeyType(key.type);
+    if (name === null) {
+      this.#unsupportedType = true;
+      this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
+    } else if (name !== this.#backend.name) {
+      this.#backend = makeBackend(name, this.#options);
+    }
+    this.#key = key.legacyKey;
+    this.#nativeKey = key.nativeKey;
+    this.#type = key.type;
+  }
+
+  /**
+   * The key as a {@link QNativeIpcKey} (Qt 6.6+): type SystemV for `'sysv'`, PosixRealtime for
+   * `'posix'`, carrying the legacy key when it came from {@link setKey}. Null for `'file'` and
+   * `'memfd'`, which Qt has no key type for.
+   */
+  nativeIpcKey(): QNativeIpcKey | null {
+    return this.#type === 0 ? null : makeKey(this.#nativeKey, this.#type, this.#key);
+  }
+
+  /**
+   * Qt's `legacyNativeKey(key, type)`: the native key Qt ≤ 6.5 (and `setKey` everywhere)
+   * derives, carrying `key` as its legacy key. Type defaults to SystemV (Qt's legacy default
+   * on Linux).
+   */
+  static legacyNativeKey(key: string, type: number = IpcKeyType.SystemV): QNativeIpcKey {
+    if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+    return legacyNativeKeyFor(key, new QNativeIpcKey(type).type);
+  }
+
+  /**
+   * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default), a path
+   * under the runtime directory for SystemV.
+   */
+  static platformSafeKey(key: string, type: number = IpcKeyType.PosixRealtime): QNativeIpcKey {
+    if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+    return platformSafeKeyFor(key, new QNativeIpcKey(type).type);
+  }
+
+  /** Qt 6.6+'s `isKeyTypeSupported`: SystemV types and PosixRealtime on Linux. */
+  static isKeyTypeSupported(type: number): boolean {
+    return backendForKeyType(new QNativeIpcKey(type).type) !== null;
+  }
+
+  /**
+   * Removes a `'sysv'` or `'posix'` segment and its lock semaphore (and key files) by key,
+   * whether or not anyone is attached — for POSIX segments, which nothing removes on detach
+   * (Qt on Linux never unlinks them), and for what a crashed process left. `key` is a legacy
+   * key string (backend from `options.backend`) or a {@link QNativeIpcKey}. Returns true if
+   * anything was removed, false if nothing existed.
+   * @throws QshmError when removal fails (e.g. PermissionDenied).
+   * @throws TypeError for other backends or wrong argument types.
+   */
+  static remove(key: string | QNativeIpcKey, options?: QSharedMemoryOptions): boolean {
+    const o = checkOptions(options);
+    const shm = new QSharedMemory(key, o);
+    const backend = shm.#backend;
+    if (!backend.remove) throw argTypeError('options.backend', "'sysv' or 'posix'", backend.name);
+    if (shm.#unsupportedType) throw shm.#error!;
+    if (shm.#nativeKey === '') return false;
+    return backend.remove(shm.#nativeKey, { legacyKey: shm.#key, type: shm.#type });
   }
 
   /** The native key: for the `'file'` backend the path of the segment file. */
   nativeKey(): string {
     return this.#nativeKey;
+  }
+
+  #keyContext() {
+    return { legacyKey: this.#key, type: this.#type };
   }
 
   #fail(e: unknown): false {
@@ -181,6 +284,9 @@ export class QSharedMemory {
     if (this.isAttached()) {
       return this.#setError(SharedMemoryError.AlreadyExists, 'QSharedMemory::create: already exists', 'EEXIST');
     }
+    if (this.#unsupportedType) {
+      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
+    }
     if (this.#nativeKey === '') {
       return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::create: key is empty', 'ERR_QSHM_EMPTY_KEY');
     }
@@ -191,7 +297,7 @@ export class QSharedMemory {
       return this.#setError(SharedMemoryError.InvalidSize, `QSharedMemory::create: invalid size ${size} (must be a whole number of bytes up to 2^53-1)`, 'ERR_QSHM_INVALID_SIZE');
     }
     try {
-      this.#attachWith(this.#backend.create(this.#backend.resolveNativeKey(this.#nativeKey), size, mode));
+      this.#attachWith(this.#backend.create(this.#backend.resolveNativeKey(this.#nativeKey), size, mode, this.#keyContext()));
       return true;
     } catch (e) {
       return this.#fail(e);
@@ -206,11 +312,14 @@ export class QSharedMemory {
     checkAccessMode(mode);
     if (this.isAttached()) return false;
     this.#error = null;
+    if (this.#unsupportedType) {
+      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
+    }
     if (this.#nativeKey === '') {
       return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::handle: key is empty', 'ERR_QSHM_EMPTY_KEY');
     }
     try {
-      this.#attachWith(this.#backend.attach(this.#backend.resolveNativeKey(this.#nativeKey), mode));
+      this.#attachWith(this.#backend.attach(this.#backend.resolveNativeKey(this.#nativeKey), mode, this.#keyContext()));
       return true;
     } catch (e) {
       return this.#fail(e);

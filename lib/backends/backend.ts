@@ -38,6 +38,17 @@ export interface Attachment {
 /** Backend names accepted by `QSharedMemoryOptions.backend`. */
 export type BackendName = 'file' | 'memfd' | 'sysv' | 'posix';
 
+/**
+ * What a backend learns about the key besides the native key string (Qt 6.6+ keeps both in a
+ * QNativeIpcKey). Backends that do not need it ignore it. @internal
+ */
+export interface KeyContext {
+  /** The legacy key the native key was derived from (`setKey`), or `''` for a native key. */
+  legacyKey: string;
+  /** The QNativeIpcKey type; for System V the ftok project id (0x51 by default). */
+  type: number;
+}
+
 /** A segment mechanism. @internal */
 export interface Backend {
   readonly name: BackendName;
@@ -45,6 +56,11 @@ export interface Backend {
   nativeKeyFor(key: string): string;
   /** Native key for a `setNativeKey` string (e.g. resolved against a directory). */
   resolveNativeKey(nativeKey: string): string;
-  create(nativeKey: string, size: number, mode: AccessMode): Attachment;
-  attach(nativeKey: string, mode: AccessMode): Attachment;
+  create(nativeKey: string, size: number, mode: AccessMode, ctx?: KeyContext): Attachment;
+  attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment;
+  /**
+   * Removes the named segment and its lock regardless of attachments (for names a crashed
+   * process or a never-unlinking peer left behind). True if anything was removed.
+   */
+  remove?(nativeKey: string, ctx?: KeyContext): boolean;
 }

@@ -5,6 +5,8 @@
  */
 import type { Backend, BackendName } from './backend.js';
 import { FileBackend } from './file.js';
+import { PosixBackend } from './posix.js';
+import { SysvBackend } from './sysv.js';
 
 /** Options every backend factory receives. @internal */
 export interface BackendOptions {
@@ -15,4 +17,6 @@ export interface BackendOptions {
 /** @internal */
 export const backendFactories: Partial<Record<BackendName, (o: BackendOptions) => Backend>> = {
   file: (o) => new FileBackend(o),
+  sysv: () => new SysvBackend(),
+  posix: () => new PosixBackend(),
 };

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The `'posix'` backend: Qt's POSIX protocol (Qt built with QT_POSIX_IPC, and Qt 6.6+
+ * PosixRealtime keys), which is also what Python's `multiprocessing.shared_memory` and most C
+ * programs use.
+ *
+ * - Segment: `shm_open(name, O_RDWR|O_CREAT|O_EXCL, 0600)` + `ftruncate(size)`; attach maps
+ *   it with `mmap(MAP_SHARED)`; size from `fstat`. `setKey(k)` gives Qt's
+ *   `/qipc_sharedmemory_<letters><sha1>`; `setNativeKey('/name')` is used verbatim, so it is
+ *   the object Python's `SharedMemory('name')` opens.
+ * - Lock: the named semaphore `sem_open("/qipc_systemsem_…")` (legacy keys) or the same name as
+ *   the segment (native keys, as Qt 6.6+), value 1 = free.
+ *
+ * Removal: POSIX shared memory has no attachment count, so nobody can tell which detach is
+ * the last (Qt on Linux never unlinks either). Segments and their semaphores stay until
+ * `QSharedMemory.remove()` (or `shm_unlink`/`sem_unlink` by a peer) removes them. A POSIX
+ * semaphore has no SEM_UNDO: a process that dies holding the lock leaves it locked.
+ * @packageDocumentation
+ */
+import { C, native, type SemHandle } from '../native.js';
+import { AccessMode, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
+import type { LockOutcome } from '../lock.js';
+import type { Attachment, Backend, KeyContext } from './backend.js';
+import { SemaphoreLock, underLock, type CountingSemaphore } from './semaphore-lock.js';
+import { IpcKeyType, legacyNativeKeyFor } from '../nativeipckey.js';
+
+const CREATE = 'QSharedMemory::create';
+const ATTACH = 'QSharedMemory::attach';
+const DETACH = 'QSharedMemory::detach';
+const INITKEY = 'QSharedMemoryPrivate::initKey';
+const REMOVE = 'QSharedMemory::remove';
+const IPC_MODE = 0o600;
+const BAD_NAME: [SharedMemoryError, string] = [SharedMemoryError.KeyError, 'bad name'];
+
+/** Segment and semaphore names for a key (Qt 6.6+ rules). */
+function namesFor(nativeKey: string, ctx: KeyContext | undefined, fn: string): { shm: string; sem: string } {
+  if (nativeKey === '') throw qshmError(SharedMemoryError.KeyError, 'QSharedMemory::handle: key is empty', 'ERR_QSHM_EMPTY_KEY');
+  if (nativeKey.includes('\0')) {
+    throw qshmError(SharedMemoryError.KeyError, `${fn}: key contains a NUL character`, 'ERR_QSHM_BAD_KEY', nativeKey);
+  }
+  const sem = ctx?.legacyKey ? legacyNativeKeyFor(ctx.legacyKey, IpcKeyType.PosixRealtime, 'sem').nativeKey : nativeKey;
+  return { shm: nativeKey, sem };
+}
+
+// Semaphore names this thread holds (name → count); see the System V backend.
+const heldHere = new Map<string, number>();
+
+// glibc returns the same sem_t for every sem_open of one name in a process, and the addon
+// tracks handles by that pointer, so each thread opens a name once and shares it.
+const openSems = new Map<string, PosixSem>();
+
+/** The thread's handle on semaphore `name`, opened (and made, value 1) on first use. */
+function openSem(name: string): PosixSem {
+  let sem = openSems.get(name);
+  if (!sem) {
+    sem = new PosixSem(name);
+    openSems.set(name, sem);
+  }
+  sem.refs++;
+  return sem;
+}
+
+/** A named POSIX semaphore opened as Qt's QSystemSemaphore in Open mode (initial value 1). */
+class PosixSem implements CountingSemaphore {
+  readonly name: string;
+  readonly handle: SemHandle;
+  refs = 0;
+
+  /** Opens (creating with value 1 if missing). Never unlinks an existing one, unlike Qt's Create mode. */
+  constructor(name: string) {
+    this.name = name;
+    let h = native.semOpen(name, C.O_CREAT | C.O_EXCL, IPC_MODE, 1);
+    if (typeof h === 'number' && errnoName(h) === 'EEXIST') h = native.semOpen(name, C.O_CREAT, IPC_MODE, 1);
+    if (typeof h === 'number') {
+      const [code, text] = qtErrorFor(h);
+      throw sysError(INITKEY, h, 'sem_open', name, [code, `unable to set key on lock (QSystemSemaphore::handle: ${text})`]);
+    }
+    this.handle = h;
+  }
+
+  acquire(timeoutMs: number): LockOutcome {
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const left = timeoutMs < 0 ? -1 : Math.max(0, deadline - performance.now());
+      const r = native.semWait(this.handle, left);
+      if (r === 0) {
+        heldHere.set(this.name, (heldHere.get(this.name) ?? 0) + 1);
+        return 'acquired';
+      }
+      const name = errnoName(r);
+      if (name === 'EAGAIN' || name === 'ETIMEDOUT') return 'timeout';
+      if (name !== 'EINTR') {
+        throw sysError('QSharedMemory::lock', r, 'sem_wait', this.name, [SharedMemoryError.LockError, 'unable to lock']);
+      }
+    }
+  }
+
+  release(): boolean {
+    const n = heldHere.get(this.name) ?? 0;
+    if (n <= 1) heldHere.delete(this.name);
+    else heldHere.set(this.name, n - 1);
+    return native.semPost(this.handle) === 0;
+  }
+
+  heldByThisThread(): boolean {
+    return (heldHere.get(this.name) ?? 0) > 0;
+  }
+
+  /** Drops one user; the last one closes the handle. */
+  close(): void {
+    if (--this.refs > 0) return;
+    openSems.delete(this.name);
+    native.semClose(this.handle);
+  }
+}
+
+class PosixAttachment implements Attachment {
+  readonly size: number;
+  readonly data: Buffer;
+  readonly lock: SemaphoreLock;
+  readonly fd: number;
+  readonly #map: ArrayBuffer;
+  readonly #sem: PosixSem;
+
+  constructor(fd: number, map: ArrayBuffer, sem: PosixSem) {
+    this.fd = fd;
+    this.#map = map;
+    this.#sem = sem;
+    this.size = map.byteLength;
+    this.data = Buffer.from(map);
+    this.lock = new SemaphoreLock(sem);
+  }
+
+  /** munmap + close, under the lock as Qt does. Never unlinks (see the module notes). */
+  detach(): void {
+    try {
+      underLock(this.#sem, DETACH, () => native.unmap(this.#map));
+    } finally {
+      if (native.mappingLive(this.#map)) native.unmap(this.#map);
+      native.close(this.fd);
+      this.#sem.close();
+    }
+  }
+}
+
+/** shm_open with Qt's messages: EINVAL is KeyError "QSharedMemory::attach (shm_open): bad name". */
+function shmOpen(name: string, flags: number, mode: number, fn: string): number {
+  const fd = native.shmOpen(name, flags, mode);
+  if (fd >= 0) return fd;
+  if (errnoName(fd) === 'EINVAL') throw sysError(`${ATTACH} (shm_open)`, fd, 'shm_open', name, BAD_NAME);
+  throw sysError(fn, fd, 'shm_open', name);
+}
+
+/** fstat + mmap an open segment descriptor (which the attachment then owns). */
+function mapFd(fd: number, name: string, mode: AccessMode, sem: PosixSem): PosixAttachment {
+  try {
+    const st = check(native.fstat(fd), `${ATTACH} (fstat)`, 'fstat', name);
+    const prot = mode === AccessMode.ReadOnly ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
+    const map = check(native.mmap(fd, st.size, prot, 0), `${ATTACH} (mmap)`, 'mmap', name);
+    return new PosixAttachment(fd, map, sem);
+  } catch (e) {
+    native.close(fd);
+    throw e;
+  }
+}
+
+/** The `'posix'` backend. @internal */
+export class PosixBackend implements Backend {
+  readonly name = 'posix' as const;
+
+  nativeKeyFor(key: string): string {
+    return legacyNativeKeyFor(key, IpcKeyType.PosixRealtime).nativeKey;
+  }
+
+  resolveNativeKey(nativeKey: string): string {
+    return nativeKey;
+  }
+
+  create(nativeKey: string, size: number, mode: AccessMode, ctx?: KeyContext): Attachment {
+    const names = namesFor(nativeKey, ctx, CREATE);
+    const sem = openSem(names.sem);
+    try {
+      return underLock(sem, CREATE, () => {
+        const fd = shmOpen(names.shm, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_CLOEXEC, IPC_MODE, CREATE);
+        const r = native.ftruncate(fd, size);
+        if (r < 0) native.close(fd);
+        try {
+          check(r, `${CREATE} (ftruncate)`, 'ftruncate', names.shm);
+          return mapFd(fd, names.shm, mode, sem);
+        } catch (e) {
+          native.shmUnlink(names.shm); // we made it: a failed create leaves nothing
+          throw e;
+        }
+      });
+    } catch (e) {
+      sem.close();
+      throw e;
+    }
+  }
+
+  attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment {
+    const names = namesFor(nativeKey, ctx, ATTACH);
+    const flags = (mode === AccessMode.ReadOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC;
+    // Open first: a missing segment must not leave a semaphore behind.
+    const fd = shmOpen(names.shm, flags, 0, `${ATTACH} (shm_open)`);
+    let sem: PosixSem;
+    try {
+      sem = openSem(names.sem);
+    } catch (e) {
+      native.close(fd);
+      throw e;
+    }
+    try {
+      // Under the lock, so a creator's ftruncate is complete before we read the size.
+      return underLock(sem, ATTACH, () => mapFd(fd, names.shm, mode, sem));
+    } catch (e) {
+      sem.close();
+      throw e;
+    }
+  }
+
+  remove(nativeKey: string, ctx?: KeyContext): boolean {
+    const names = namesFor(nativeKey, ctx, REMOVE);
+    let removed = false;
+    for (const [name, r, syscall] of [
+      [names.shm, native.shmUnlink(names.shm), 'shm_unlink'],
+      [names.sem, native.semUnlink(names.sem), 'sem_unlink'],
+    ] as const) {
+      if (r === 0) removed = true;
+      else if (errnoName(r) !== 'ENOENT') throw sysError(REMOVE, r, syscall, name);
+    }
+    return removed;
+  }
+}
