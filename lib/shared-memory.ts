@@ -10,6 +10,10 @@ import { backendFactories } from './backends/index.js';
 import {
   IpcKeyType, QNativeIpcKey, backendForKeyType, keyTypeForBackend, legacyNativeKeyFor, makeKey, platformSafeKeyFor,
 } from './nativeipckey.js';
+import { closeSync } from 'node:fs';
+import {
+  MemfdAttachment, QSHM_FD_ENV, attachFd, decodeSeals, inheritedFd, sealBits, type SealOptions, type SegmentSeals,
+} from './backends/memfd.js';
 import type { LockOutcome } from './lock.js';
 
 /** Options of a {@link QSharedMemory}. */
@@ -287,7 +291,7 @@ export class QSharedMemory {
     if (this.#unsupportedType) {
       return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
     }
-    if (this.#nativeKey === '') {
+    if (this.#nativeKey === '' && this.#backend.name !== 'memfd') { // a memfd's key is only a label
       return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::create: key is empty', 'ERR_QSHM_EMPTY_KEY');
     }
     if (!(size > 0)) {
@@ -526,6 +530,104 @@ export class QSharedMemory {
   /** The last error with `code`, `errno`, `syscall` and `path`, or null. */
   lastError(): QshmError | null {
     return this.#error;
+  }
+
+  // ---- memfd segments: descriptors, hand-off and seals (docs/handoff.md) ----
+
+  /**
+   * The descriptor of an attached `memfd` segment, or -1 (not attached, or another backend).
+   * It belongs to this object: do not close it (detach() does). It is close-on-exec, so no
+   * child inherits it unless handed it on purpose (`spawnWithSegment`, a `stdio` slot).
+   */
+  fd(): number {
+    const att = this.#state.att;
+    return att instanceof MemfdAttachment ? att.fd : -1;
+  }
+
+  /**
+   * Attaches the memfd segment behind a received descriptor (inherited, from SCM_RIGHTS, …),
+   * after validating its header. The new object maps its own open file description (a
+   * reopen of `/proc/self/fd/<fd>`), so its lock liveness is independent of whoever else
+   * holds `fd`; `fd` stays the caller's (close it when done). The reopen never gains access:
+   * a read-only descriptor gives a read-only, lock-less attachment. A segment sealed against
+   * writing attaches only ReadOnly, and without the lock. Where /proc is unavailable it falls
+   * back to a duplicate, which shares the sender's open file description and therefore stays
+   * out of the lock (lock() fails with LockError) to keep the sender's liveness intact.
+   * @throws QshmError (KeyError: not an open descriptor, or a named file; PermissionDenied:
+   * ReadWrite on a read-only descriptor or a write-sealed segment; UnknownError with code
+   * ERR_QSHM_BAD_HEADER: not a qshm segment).
+   * @throws TypeError on a wrong argument type.
+   */
+  static fromFd(fd: number, mode: AccessMode = AccessMode.ReadWrite): QSharedMemory {
+    if (!Number.isInteger(fd) || fd < 0) throw argTypeError('fd', 'a non-negative integer descriptor', fd);
+    checkAccessMode(mode);
+    const shm = new QSharedMemory(undefined, { backend: 'memfd' });
+    shm.#attachWith(attachFd(fd, mode, 'QSharedMemory::fromFd'));
+    return shm;
+  }
+
+  /**
+   * In a child started with `spawnWithSegment()`: attaches the segment whose descriptor the
+   * environment variable `envVar` (default `QSHM_FD`) names. The inherited descriptor is then
+   * consumed, whether the attach worked or not: it is closed and the variable removed, so
+   * nothing leaks into processes this child starts. Call it before spawning anything.
+   * @throws QshmError (NotFound when the variable is unset; else as {@link fromFd}).
+   */
+  static fromInherited(mode: AccessMode = AccessMode.ReadWrite, envVar: string = QSHM_FD_ENV): QSharedMemory {
+    checkAccessMode(mode);
+    if (typeof envVar !== 'string') throw argTypeError('envVar', 'of type string', envVar);
+    const fd = inheritedFd(envVar, 'QSharedMemory::fromInherited');
+    try {
+      return QSharedMemory.fromFd(fd, mode);
+    } finally {
+      delete process.env[envVar];
+      try {
+        closeSync(fd);
+      } catch {
+        // not open: fromFd has reported it
+      }
+    }
+  }
+
+  /**
+   * Adds file seals to an attached `memfd` segment (seals are never removed). `shrink` +
+   * `grow` make the size final: a peer's ftruncate fails with EPERM instead of making this
+   * process's accesses fault (SIGBUS). `futureWrite` keeps existing mappings writable but
+   * makes every later mapping read-only (kernel-enforced; such peers cannot lock). `write`
+   * makes the memory immutable, turning this object's own attachment read-only first (take
+   * data() again afterwards); it fails with EBUSY while another attachment maps it writable,
+   * and with LockError while this object holds the lock. Returns false and sets
+   * {@link error} on failure (including: not attached, not a memfd segment).
+   */
+  seal(seals: SealOptions): boolean {
+    const bits = sealBits(seals);
+    this.#error = null;
+    const att = this.#state.att;
+    if (!(att instanceof MemfdAttachment)) {
+      return att
+        ? this.#setError(SharedMemoryError.UnknownError, 'QSharedMemory::seal: only memfd segments can be sealed', 'ERR_QSHM_NOT_MEMFD')
+        : this.#setError(SharedMemoryError.UnknownError, 'QSharedMemory::seal: not attached', 'ERR_QSHM_NOT_ATTACHED');
+    }
+    if (seals.write && this.#state.held) {
+      return this.#setError(SharedMemoryError.LockError, 'QSharedMemory::seal: unlock before sealing write (the attachment becomes read-only)', 'ERR_QSHM_LOCKED');
+    }
+    try {
+      att.addSeals(bits, 'QSharedMemory::seal');
+      return true;
+    } catch (e) {
+      return this.#fail(e);
+    }
+  }
+
+  /** The seals of an attached `memfd` segment, or null (not attached, or another backend). */
+  seals(): SegmentSeals | null {
+    const att = this.#state.att;
+    if (!(att instanceof MemfdAttachment)) return null;
+    try {
+      return decodeSeals(att.sealBits());
+    } catch {
+      return null;
+    }
   }
 
   /** The attachment (for extensions in this package). @internal */

@@ -7,6 +7,7 @@ import type { Backend, BackendName } from './backend.js';
 import { FileBackend } from './file.js';
 import { PosixBackend } from './posix.js';
 import { SysvBackend } from './sysv.js';
+import { MemfdBackend } from './memfd.js';
 
 /** Options every backend factory receives. @internal */
 export interface BackendOptions {
@@ -19,4 +20,5 @@ export const backendFactories: Partial<Record<BackendName, (o: BackendOptions) =
   file: (o) => new FileBackend(o),
   sysv: () => new SysvBackend(),
   posix: () => new PosixBackend(),
+  memfd: () => new MemfdBackend(),
 };
