@@ -283,3 +283,226 @@ for (const binding of ['PyQt6', 'PyQt5']) {
     });
   });
 }
+
+describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, native-key locks)', function () {
+  this.timeout(60000);
+  const peers = [];
+  const mine = [];
+  const cleanup = [];
+
+  before(function () {
+    const why = missing('PySide6');
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await p.close();
+    for (const s of mine.splice(0)) s.detach();
+    for (const k of cleanup.splice(0)) QSharedMemory.remove(k);
+  });
+
+  it('a POSIX key passed as a QNativeIpcKey string: Qt creates, qshm attaches; data, size and lock() are shared', async () => {
+    const key = QSharedMemory.platformSafeKey(uniqueKey('px'));
+    cleanup.push(key);
+    const qt = await Peer.start('PySide6');
+    peers.push(qt);
+    await qt.cmd('new', { ipc: key.toString() });
+    expect((await qt.cmd('create', { size: 777 })).ok).to.equal(true);
+    await qt.cmd('write', { offset: 0, hex: 'beef' });
+    expect((await qt.cmd('ipcKey')).value).to.equal(key.toString());
+    const s = new QSharedMemory(QNativeIpcKey.fromString(key.toString()));
+    mine.push(s);
+    expect(s.backend).to.equal('posix');
+    expect(s.attach(), s.errorString()).to.equal(true);
+    expect(s.size()).to.equal(777);
+    expect(s.data().readUInt16BE(0)).to.equal(0xbeef);
+    expect((await qt.cmd('lock')).ok).to.equal(true);
+    expect(s.tryLock(100), 'Qt holds the POSIX semaphore').to.equal(false);
+    expect((await qt.cmd('unlock')).ok).to.equal(true);
+    expect(s.tryLock(5000)).to.equal(true);
+    s.unlock();
+    expect(existsSync(`/dev/shm${key.nativeKey}`)).to.equal(true);
+    expect(existsSync(`/dev/shm/sem.${key.nativeKey.slice(1)}`)).to.equal(true);
+  });
+
+  it('qshm creates with a POSIX key; Qt attaches through the string form and writes back', async () => {
+    const s = new QSharedMemory(QSharedMemory.platformSafeKey(uniqueKey('pq')));
+    mine.push(s);
+    cleanup.push(s.nativeIpcKey());
+    expect(s.create(4096), s.errorString()).to.equal(true);
+    s.data().write('from qshm', 'latin1');
+    const qt = await Peer.start('PySide6');
+    peers.push(qt);
+    await qt.cmd('new', { ipc: s.nativeIpcKey().toString() });
+    const r = await qt.cmd('attach');
+    expect(r.ok, r.errorString).to.equal(true);
+    expect((await qt.cmd('size')).value).to.equal(4096);
+    expect(Buffer.from((await qt.cmd('read', { offset: 0, len: 9 })).value, 'hex').toString()).to.equal('from qshm');
+    await qt.cmd('write', { offset: 9, hex: '21' });
+    expect(s.data()[9]).to.equal(0x21);
+  });
+
+  it('a System V native key: Qt 6.6+ and qshm lock the same semaphore (2 × 10,000 increments exact); nothing left after', async () => {
+    const path = `/tmp/qipc_${uniqueKey('nv')}`;
+    const key = new QNativeIpcKey(path, IpcKeyType.SystemV);
+    const qt = await Peer.start('PySide6');
+    peers.push(qt);
+    await qt.cmd('new', { ipc: key.toString() });
+    expect((await qt.cmd('create', { size: 64 })).ok).to.equal(true);
+    const s = new QSharedMemory(key);
+    mine.push(s);
+    expect(s.attach(), s.errorString()).to.equal(true);
+    const ids = ftokOf(path);
+    const d = s.data();
+    const done = qt.cmd('incr', { n: N, offset: 0, gate: 8 });
+    d[8] = 1;
+    for (let i = 0; i < N; i++) {
+      expect(s.lock()).to.equal(true);
+      d.writeUInt32LE(d.readUInt32LE(0) + 1, 0);
+      s.unlock();
+    }
+    expect((await done).ok).to.equal(true);
+    expect(d.readUInt32LE(0)).to.equal(2 * N);
+    s.detach();
+    mine.pop();
+    expect((await qt.cmd('detach')).ok).to.equal(true);
+    await qt.close();
+    expect(existsSync(path)).to.equal(false);
+    expect(sysvKeyExists('shm', ids)).to.equal(false);
+    expect(sysvKeyExists('sem', ids)).to.equal(false);
+  });
+});
+
+describe("interop with Python's multiprocessing.shared_memory ('posix' backend)", function () {
+  this.timeout(60000);
+  const names = [];
+  before(function () {
+    const why = missing('shared_memory');
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+  afterEach(() => {
+    for (const n of names.splice(0)) QSharedMemory.remove(new QNativeIpcKey(n, IpcKeyType.PosixRealtime));
+  });
+  // Python 3.8–3.12 register every SharedMemory with the resource tracker, which unlinks it when
+  // the process exits; a peer that does not own the name must unregister it.
+  const PY_PRELUDE = `
+import sys
+from multiprocessing import shared_memory, resource_tracker
+def keep(shm):
+    try: resource_tracker.unregister(shm._name, 'shared_memory')
+    except Exception: pass
+`;
+
+  it('qshm creates and writes; Python attaches by name, reads and writes back; remove() leaves nothing', async () => {
+    const name = uniqueKey('py');
+    names.push(`/${name}`);
+    const s = new QSharedMemory(undefined, { backend: 'posix' });
+    s.setNativeKey(`/${name}`);
+    expect(s.create(1000), s.errorString()).to.equal(true);
+    s.data().write('hello python', 'latin1');
+    const r = await run(debianPython, ['-c', `${PY_PRELUDE}
+shm = shared_memory.SharedMemory(sys.argv[1]); keep(shm)
+print(bytes(shm.buf[:12]).decode(), shm.size)
+shm.buf[100:104] = b'pyOK'
+shm.close()`, name]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal('hello python 1000');
+    expect(s.data().toString('latin1', 100, 104)).to.equal('pyOK');
+    s.detach();
+    expect(existsSync(`/dev/shm/${name}`), 'POSIX segments outlive detach (as in Qt)').to.equal(true);
+    expect(QSharedMemory.remove(new QNativeIpcKey(`/${name}`, IpcKeyType.PosixRealtime))).to.equal(true);
+    expect(existsSync(`/dev/shm/${name}`)).to.equal(false);
+    expect(existsSync(`/dev/shm/sem.${name}`)).to.equal(false);
+  });
+
+  it('Python creates and writes; qshm attaches with setNativeKey("/name"), size() agrees, data both ways', async () => {
+    const name = uniqueKey('pc');
+    names.push(`/${name}`);
+    const r = await run(debianPython, ['-c', `${PY_PRELUDE}
+shm = shared_memory.SharedMemory(sys.argv[1], create=True, size=3000); keep(shm)
+shm.buf[:9] = b'py wrote!'
+shm.close()`, name]);
+    expect(r.code, r.stderr).to.equal(0);
+    const s = new QSharedMemory(new QNativeIpcKey(`/${name}`, IpcKeyType.PosixRealtime));
+    expect(s.attach(), s.errorString()).to.equal(true);
+    expect(s.size()).to.equal(3000);
+    expect(s.data().toString('latin1', 0, 9)).to.equal('py wrote!');
+    s.data().write('node wrote', 50, 'latin1');
+    s.detach();
+    const back = await run(debianPython, ['-c', `${PY_PRELUDE}
+shm = shared_memory.SharedMemory(sys.argv[1]); keep(shm)
+print(bytes(shm.buf[50:60]).decode()); shm.close(); shm.unlink()`, name]);
+    expect(back.stdout.trim()).to.equal('node wrote');
+    expect(existsSync(`/dev/shm/${name}`)).to.equal(false);
+  });
+});
+
+describe("interop with Python's sysv_ipc through a numeric key ('sysv' backend)", function () {
+  this.timeout(60000);
+  let key;
+  before(function () {
+    const why = missing('sysv_ipc');
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+  });
+  beforeEach(() => {
+    // A key nobody uses: 'q' << 24 | pid bits | a counter.
+    for (key = ((0x71 << 24) | ((process.pid & 0xfff) << 12) | Math.floor(Math.random() * 0xfff)) >>> 0;
+      sysvKeyExists('shm', key) || sysvKeyExists('sem', key); key++);
+  });
+  afterEach(() => QSharedMemory.remove(new QNativeIpcKey(`0x${key.toString(16)}`, IpcKeyType.SystemV)));
+
+  it('sysv_ipc creates and detaches; qshm attaches "0x…", reads; its last detach removes segment and lock', async () => {
+    const hex = `0x${key.toString(16)}`;
+    const r = await run(debianPython, ['-c', `
+import sys, sysv_ipc
+m = sysv_ipc.SharedMemory(int(sys.argv[1], 16), sysv_ipc.IPC_CREX, mode=0o600, size=1234)
+m.write(b'from sysv_ipc'); m.detach()`, hex]);
+    expect(r.code, r.stderr).to.equal(0);
+    const s = new QSharedMemory(undefined, { backend: 'sysv' });
+    s.setNativeKey(hex);
+    expect(s.attach(), s.errorString()).to.equal(true);
+    expect(s.size()).to.equal(1234);
+    expect(s.data().toString('latin1', 0, 13)).to.equal('from sysv_ipc');
+    expect(s.lock()).to.equal(true); // a semaphore with the same key (Qt 6.6+ rule)
+    s.unlock();
+    s.detach();
+    expect(sysvKeyExists('shm', key)).to.equal(false);
+    expect(sysvKeyExists('sem', key)).to.equal(false);
+  });
+
+  it('qshm creates "0x…"; sysv_ipc attaches, reads, writes, and takes the same lock with sysv_ipc.Semaphore', async () => {
+    const hex = `0x${key.toString(16)}`;
+    const s = new QSharedMemory(undefined, { backend: 'sysv' });
+    s.setNativeKey(hex);
+    expect(s.create(200), s.errorString()).to.equal(true);
+    s.data().write('from qshm', 'latin1');
+    expect(s.lock()).to.equal(true);
+    const r = await run(debianPython, ['-c', `
+import sys, sysv_ipc
+k = int(sys.argv[1], 16)
+m = sysv_ipc.SharedMemory(k)
+print(m.read(9).decode(), m.size)
+m.write(b'py', 20)
+sem = sysv_ipc.Semaphore(k)
+try:
+    sem.acquire(0.2)
+    print('got it')
+except sysv_ipc.BusyError:
+    print('busy')
+m.detach()`, hex]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim().split('\n')).to.deep.equal(['from qshm 200', 'busy']);
+    expect(s.data().toString('latin1', 20, 22)).to.equal('py');
+    s.unlock();
+    s.detach();
+    expect(sysvKeyExists('shm', key)).to.equal(false);
+  });
+});
