@@ -11,3 +11,11 @@ export type { BackendName } from './backends/backend.js';
 export { legacyKeyName, SHM_PREFIX, SEM_PREFIX } from './keys.js';
 export { QNativeIpcKey, IpcKeyType } from './nativeipckey.js';
 export { Layout, MAGIC, cHeaderText } from './format.js';
+export type { SealOptions, SegmentSeals } from './backends/memfd.js';
+export {
+  spawnWithSegment, fromProcessFd, sendSegment, listenForSegments, receiveSegment, SegmentListener,
+  QSHM_FD_ENV, MAX_SEGMENT_MESSAGE,
+} from './handoff.js';
+export type {
+  SpawnWithSegmentOptions, SendSegmentOptions, ReceivedSegment, AcceptOptions, ListenOptions,
+} from './handoff.js';
