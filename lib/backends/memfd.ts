@@ -51,8 +51,8 @@ export interface SealOptions {
    * F_SEAL_WRITE: the memory becomes immutable for everyone, this object included. The kernel
    * refuses it while any writable mapping exists, so `seal()` first turns this object's own
    * attachment read-only (its lock is then unavailable and `data()` is a new, read-only
-   * Buffer); it fails with EBUSY, leaving everything as it was, while another attachment that
-   * maps the segment writable (which is any attachment able to lock) is still attached.
+   * Buffer); it fails with EBUSY, leaving everything as it was, while another attachment
+   * through a writable descriptor (even a ReadOnly one) is still attached.
    */
   write?: boolean;
   /**
@@ -183,7 +183,7 @@ export class MemfdAttachment implements Attachment {
       throw sysError(fn, -1 /* EPERM */, 'fcntl(F_ADD_SEALS)', undefined,
         [SharedMemoryError.PermissionDenied, 'permission denied (the seals are final: F_SEAL_SEAL is set)']);
     }
-    // Since Linux 6.7 any shared mapping of a writable descriptor counts as writable, so the
+    // Current kernels (seen on 6.18) count any shared mapping of a writable descriptor as writable, so the
     // read-only attachment must map a read-only descriptor; the seal goes through a writable one.
     const roFd = native.open(`/proc/self/fd/${fd}`, C.O_RDONLY | C.O_CLOEXEC, 0);
     if (roFd < 0) {
