@@ -209,7 +209,8 @@ describe('memfd segments', function () {
       });
       // Only the one hand-over descriptor reached the child, and the child closed it.
       expect(memfds(c.child.pid)).to.have.length(1); // its own attachment (a new OFD)
-      while (text(data, REPLY) === '');
+      const until = Date.now() + 20000; // a synchronous wait: bound it, mocha's timeout cannot interrupt it
+      while (text(data, REPLY) === '' && Date.now() < until);
       expect(text(data, REPLY)).to.equal('hello from the child');
       const words = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
       Atomics.store(words, GO / 4, 1);
@@ -221,6 +222,18 @@ describe('memfd segments', function () {
       expect(await c.next()).to.deep.equal({ done: true });
       expect((await c.exited).code, c.stderr()).to.equal(0);
       expect(data.readUInt32LE(COUNTER)).to.equal(100000);
+    });
+
+    it('a child that dies holding the lock is detected (its attachment had its own open file description)', async function () {
+      const shm = memfd();
+      const c = nodeChild(['hold'], shm);
+      expect(await c.next()).to.deep.equal({ locked: true });
+      expect(shm.tryLock(0)).to.equal(false);
+      c.child.kill('SIGKILL');
+      await c.exited;
+      expect(shm.tryLock(10000)).to.equal(true);
+      expect(shm.lockWasAbandoned()).to.equal(true);
+      expect(shm.unlock()).to.equal(true);
     });
 
     it('a Python child (mmap on the inherited descriptor) reads what Node wrote, by the header layout', async function () {
