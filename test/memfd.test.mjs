@@ -236,6 +236,26 @@ describe('memfd segments', function () {
       expect(shm.unlock()).to.equal(true);
     });
 
+    it('without /proc, fromFd falls back to a duplicate that stays out of the lock', async function () {
+      const probe = await run('unshare', ['--mount', '--', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'])
+        .catch(() => ({ code: -1 }));
+      if (probe.code !== 0) this.skip(); // needs util-linux's unshare and CAP_SYS_ADMIN (root) to hide /proc
+      const shm = memfd();
+      shm.data().write('no proc here\0', TEXT, 'latin1');
+      const script = `umount -l /proc && exec "$0" "$@"`;
+      const child = spawnWithSegment(shm, 'unshare',
+        ['--mount', '--', 'sh', '-c', script, process.execPath, join(fixtures, 'memfd-child.mjs'), 'noproc']);
+      children.push(child);
+      const c = jsonLines(child);
+      const out = await c.next();
+      expect(out).to.include({ procMissing: true, read: 'no proc here', locked: false });
+      expect(out.lockText).to.match(/could not be reopened through \/proc\/self\/fd/);
+      expect((await c.exited).code, c.stderr()).to.equal(0);
+      expect(text(shm.data(), REPLY)).to.equal('written without /proc');
+      expect(shm.tryLock(0)).to.equal(true); // the parent's liveness was not disturbed
+      expect(shm.unlock()).to.equal(true);
+    });
+
     it('a Python child (mmap on the inherited descriptor) reads what Node wrote, by the header layout', async function () {
       const shm = memfd(5000);
       shm.data().write('written by node\0', TEXT, 'latin1');
