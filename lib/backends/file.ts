@@ -117,7 +117,7 @@ export class FileBackend implements Backend {
         if (name === 'ELOOP') {
           throw sysError(ATTACH, fd, 'open', path, [SharedMemoryError.KeyError, 'key names a symbolic link; refusing to follow it']);
         }
-        if (name === 'ENOENT' && !dirExists(path)) {
+        if (name === 'ENOTDIR' || (name === 'ENOENT' && !dirExists(path))) {
           const dir = path.slice(0, path.lastIndexOf('/')) || '/';
           throw sysError(ATTACH, fd, 'open', path, [SharedMemoryError.KeyError, `directory ${dir} does not exist`]);
         }
@@ -153,7 +153,9 @@ function removeIfLast(path: string) {
 
 /**
  * A file at `path` that no live process is attached to (nobody holds its presence lock) and
- * that is a qshm segment, or an all-zero leftover, is stale: remove it. Anything else stays.
+ * that is a valid qshm segment is stale: remove it. Anything else stays, an empty file
+ * included: qshm links a file into place only once its header is complete (O_TMPFILE +
+ * linkat), so a file without a valid header was never a qshm segment.
  */
 function reclaimStale(path: string): boolean {
   const fd = native.open(path, C.O_RDWR | C.O_CLOEXEC | C.O_NOFOLLOW, 0);
@@ -162,18 +164,15 @@ function reclaimStale(path: string): boolean {
     if (native.ofdLock(fd, C.F_WRLCK, Layout.PRESENCE_LOCK_BYTE, 1, false) !== 0) return false; // live
     const st = native.fstat(fd);
     if (typeof st === 'number' || (st.mode & 0o170000) !== 0o100000) return false;
-    if (st.size >= Layout.HEADER_SIZE) {
-      const map = native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ, 0);
-      if (typeof map === 'number') return false;
-      try {
-        validateHeader(Buffer.from(map), st.size, CREATE, path);
-      } catch {
-        return false; // not ours to remove
-      } finally {
-        native.unmap(map);
-      }
-    } else if (st.size !== 0) {
-      return false;
+    if (st.size < Layout.HEADER_SIZE) return false;
+    const map = native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ, 0);
+    if (typeof map === 'number') return false;
+    try {
+      validateHeader(Buffer.from(map), st.size, CREATE, path);
+    } catch {
+      return false; // not ours to remove
+    } finally {
+      native.unmap(map);
     }
     if (!sameFile(path, fd)) return true;
     return native.unlink(path) === 0;
