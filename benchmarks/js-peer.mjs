@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The JavaScript side of `npm run bench`: one case, one process, one JSON line on stdout.
+ * Started by benchmarks/run.mjs in a fresh child for every trial.
+ *
+ *   node js-peer.mjs <impl> uncontended <key> <batches> <pairs-per-batch>
+ *   node js-peer.mjs <impl> overhead <key> <batches> <pairs-per-batch>  (vs bare Atomics, same process)
+ *   node js-peer.mjs <impl> attachdetach <key> <batches> <pairs-per-batch>
+ *   node js-peer.mjs <impl> contend <key> <role 0|1> <window-ms>
+ *   node js-peer.mjs <impl> handoff <key> <role 0|1> <rounds> <hold-us>
+ *   node js-peer.mjs qshm-file copy <key> <MiB> <repeats>
+ *
+ * impl: `qshm-file` and `qshm-sysv` (QSharedMemory with that backend), `plf` (proper-lockfile
+ * lockSync/release on a file in /dev/shm; a qshm segment is used only as the shared memory that
+ * holds the counter and the control block, never its lock). Mode `overhead` times qshm's
+ * lock()+unlock() against a bare Atomics.compareExchange pair on the same kind of mapped memory
+ * (the JavaScript floor) in alternating batches of one process.
+ *
+ * Two-process modes: role 0 creates and prints "ready", role 1 attaches; both meet at a barrier
+ * in the segment (layout below, the same in floor.c and qt-peer.cpp), run, print their result,
+ * and role 0 waits for a line on stdin before it detaches.
+ */
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { QSharedMemory } from '../dist/index.js';
+
+const CTL = { COUNTER: 0, LAST: 4, SWITCHES: 8, READY: 64, DONE: 128, STOP: 192, TURN: 256, T0: 320, LOCKWORD: 384 };
+const SIZE = 4096;
+/** Sleep step of a process waiting for its turn (outside the lock). */
+const POLL_US = 20;
+
+const [impl, mode, key, ...rest] = process.argv.slice(2);
+const now = () => Number(process.hrtime.bigint());
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const sleepUs = (us) => Atomics.wait(sleeper, 0, 0, us / 1000);
+const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+function die(msg) {
+  process.stderr.write(`js-peer ${impl} ${mode}: ${msg}\n`);
+  process.exit(2);
+}
+
+function segment(options) {
+  let shm;
+  try {
+    shm = new QSharedMemory(key, options);
+  } catch (e) {
+    // The backend is missing from dist/ (not written yet, or not on this platform).
+    out({ unavailable: `${e.code ?? e.name}: ${e.message}` });
+    process.exit(0);
+  }
+  return shm;
+}
+
+/**
+ * A lock under test: `api` has lock()/unlock() methods (for qshm the QSharedMemory itself, so
+ * the loops call its methods exactly as an application would), `shm` the memory it guards.
+ */
+function makeLock(role) {
+  if (impl === 'qshm-file' || impl === 'qshm-sysv') {
+    const shm = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    open(shm, role);
+    return { shm, api: shm };
+  }
+  if (impl === 'plf') {
+    const lockfile = createRequire(import.meta.url)('proper-lockfile');
+    const shm = segment();
+    open(shm, role);
+    const target = `/dev/shm/${key}-plf`;
+    if (role !== 1) closeSync(openSync(target, 'w'));
+    let release = null;
+    const lock = () => {
+      for (;;) {
+        try {
+          release = lockfile.lockSync(target);
+          return true;
+        } catch (e) {
+          if (e.code !== 'ELOCKED') throw e; // lockSync cannot wait: retry at once (its best case)
+        }
+      }
+    };
+    const unlock = () => {
+      release();
+      release = null;
+    };
+    return { shm, api: { lock, unlock }, target };
+  }
+  return die(`unknown impl ${impl}`);
+}
+
+/** Role 0 (or a single-process case: role undefined) creates; role 1 attaches. */
+function open(shm, role) {
+  if (role === 1) {
+    if (!shm.attach()) die(`attach: ${shm.errorString()}`);
+  } else {
+    if (!shm.create(SIZE)) die(`create: ${shm.errorString()}`);
+    if (role === 0) process.stdout.write('ready\n');
+  }
+}
+
+function views(shm) {
+  const d = shm.data();
+  return { i32: new Int32Array(d.buffer, d.byteOffset, SIZE / 4), f64: new Float64Array(d.buffer, d.byteOffset, SIZE / 8) };
+}
+
+function barrier(i32, off) {
+  Atomics.add(i32, off / 4, 1);
+  while (Atomics.load(i32, off / 4) < 2) { /* spin */ }
+}
+
+/** Role 0 waits for the orchestrator (the attacher has exited) before it detaches and cleans up. */
+async function finish(l, role) {
+  if (role === 0) {
+    await new Promise((resolve) => {
+      process.stdin.once('data', resolve);
+      process.stdin.once('end', resolve);
+    });
+    process.stdin.pause();
+  }
+  l.shm.detach();
+  if (l.target && role !== 1) rmSync(l.target, { force: true });
+}
+
+function timeBatches(batches, pairs, body) {
+  body(pairs); // warm-up (and JIT)
+  const samples = [];
+  for (let b = 0; b < batches; b++) {
+    const t = now();
+    body(pairs);
+    samples.push((now() - t) / pairs);
+  }
+  return samples;
+}
+
+async function main() {
+  if (mode === 'uncontended') {
+    const [batches, pairs] = rest.map(Number);
+    const l = makeLock(undefined);
+    const { api } = l;
+    const samples = timeBatches(batches, pairs, (n) => {
+      for (let i = 0; i < n; i++) {
+        if (!api.lock()) die('lock failed');
+        api.unlock();
+      }
+    });
+    out({ samples });
+    await finish(l, undefined);
+  } else if (mode === 'overhead') {
+    // lock()+unlock() and a bare Atomics CAS pair on the same kind of memory, in alternating
+    // batches of one process: a ratio that machine noise cannot skew.
+    const [batches, pairs] = rest.map(Number);
+    const l = makeLock(undefined);
+    const { api } = l;
+    const d = l.shm.data();
+    const w = new Int32Array(d.buffer, d.byteOffset + CTL.LOCKWORD, 1);
+    const library = (n) => {
+      for (let i = 0; i < n; i++) {
+        if (!api.lock()) die('lock failed');
+        api.unlock();
+      }
+    };
+    const bare = (n) => {
+      for (let i = 0; i < n; i++) {
+        if (Atomics.compareExchange(w, 0, 0, 5) !== 0) die('bare CAS failed');
+        Atomics.compareExchange(w, 0, 5, 0);
+      }
+    };
+    const time = (body) => {
+      const t = now();
+      body(pairs);
+      return (now() - t) / pairs;
+    };
+    library(pairs);
+    bare(pairs);
+    const a = [];
+    const b = [];
+    for (let i = 0; i < batches; i++) {
+      a.push(time(library));
+      b.push(time(bare));
+    }
+    out({ samples: a.map((x, i) => x / b[i]), api: a, bare: b });
+    await finish(l, undefined);
+  } else if (mode === 'attachdetach') {
+    const [batches, pairs] = rest.map(Number);
+    const owner = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    open(owner, undefined);
+    const other = new QSharedMemory(key, impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    const samples = timeBatches(batches, pairs, (n) => {
+      for (let i = 0; i < n; i++) {
+        if (!other.attach()) die(`attach: ${other.errorString()}`);
+        other.detach();
+      }
+    });
+    out({ samples });
+    owner.detach();
+  } else if (mode === 'contend') {
+    const role = Number(rest[0]);
+    const windowMs = Number(rest[1]);
+    const l = makeLock(role);
+    const { api } = l;
+    const { i32 } = views(l.shm);
+    const me = role + 1;
+    barrier(i32, CTL.READY);
+    const start = now();
+    const deadline = start + windowMs * 1e6;
+    let mine = 0;
+    for (;;) {
+      if (role === 0 && (mine & 255) === 0 && now() > deadline) Atomics.store(i32, CTL.STOP / 4, 1);
+      if (Atomics.load(i32, CTL.STOP / 4)) break;
+      if (!api.lock()) die('lock failed');
+      i32[0] = i32[0] + 1; // plain read-modify-write: only the lock keeps it exact
+      if (i32[1] !== me) {
+        i32[1] = me;
+        i32[2] = i32[2] + 1;
+      }
+      api.unlock();
+      mine++;
+    }
+    const end = now();
+    barrier(i32, CTL.DONE);
+    out({ ops: mine, start, end, counter: Atomics.load(i32, 0), switches: Atomics.load(i32, 2) });
+    await finish(l, role);
+  } else if (mode === 'handoff') {
+    const role = Number(rest[0]);
+    const rounds = Number(rest[1]);
+    const holdUs = Number(rest[2]);
+    const l = makeLock(role);
+    const { api } = l;
+    const { i32, f64 } = views(l.shm);
+    const TURN = CTL.TURN / 4;
+    const T0 = CTL.T0 / 8;
+    barrier(i32, CTL.READY);
+    const last = rounds + 1;
+    const samples = [];
+    let late = 0;
+    for (let a = role === 0 ? 1 : 2; a <= last; a += 2) {
+      // Wait (sleeping, not spinning: see docs/benchmarks.md) until the other side holds it.
+      if (a > 1) while (Atomics.load(i32, TURN) !== a - 1) sleepUs(POLL_US);
+      const entered = now();
+      if (!api.lock()) die('lock failed');
+      const t1 = now();
+      if (a > 1) {
+        if (entered < f64[T0]) samples.push(t1 - f64[T0]);
+        else late++; // we were not waiting yet when it was released: not a hand-off
+      }
+      Atomics.store(i32, TURN, a);
+      sleepUs(holdUs); // long enough for the other side to be asleep in lock()
+      if (a < last) f64[T0] = now();
+      api.unlock();
+    }
+    barrier(i32, CTL.DONE);
+    out({ samples, late });
+    await finish(l, role);
+  } else if (mode === 'copy') {
+    const [mib, repeats] = rest.map(Number);
+    const n = mib << 20;
+    const shm = segment();
+    if (!shm.create(n)) die(`create: ${shm.errorString()}`);
+    const dst = shm.data();
+    const src = Buffer.alloc(n, 1);
+    dst.fill(0);
+    const samples = [];
+    for (let r = 0; r < repeats; r++) {
+      src[r] = r & 0xff;
+      const t = now();
+      src.copy(dst);
+      samples.push(n / (now() - t));
+      if (dst[r] !== (r & 0xff)) die('copy check failed');
+    }
+    out({ samples });
+    shm.detach();
+  } else {
+    die('unknown mode');
+  }
+}
+
+await main();
