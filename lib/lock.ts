@@ -90,6 +90,8 @@ export class HeaderLock {
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
       const r = await native.futexWaitAsync(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
+      // Detached while waiting (the mapping is gone, its views are length 0): stop, not holding.
+      if (this.#words.length === 0) return aborted() ? 'aborted' : 'timeout';
       if (r === ETIMEDOUT) {
         slice = Math.min(slice * 2, MAX_SLICE_MS);
         if (aborted()) return this.#giveUp('aborted');
@@ -130,6 +132,10 @@ export class HeaderLock {
   /** If the holder recorded in `v` is dead, swap the word to us and report 'abandoned'. */
   #takeOverIfDead(v: number): LockOutcome | undefined {
     const holder = v & Layout.TOKEN_MASK;
+    // Our own token: another pending acquisition of this attachment (a second lockAsync) holds
+    // it. Never probe ourselves: F_OFD_GETLK does not see our own OFD's lock, so we would
+    // look dead and "take over" from ourselves.
+    if (holder === this.token) return 'acquired';
     if (holder === 0 || this.holderAlive(holder)) return undefined;
     return Atomics.compareExchange(this.#words, LOCK_INDEX, v, this.token | WAITERS) === v ? 'abandoned' : undefined;
   }
