@@ -4,7 +4,9 @@
  * docs/format.md describes it for C and Python peers; `cHeaderText()` generates the C header
  * the C test peer compiles against, so the two cannot disagree.
  *
- * All fields are in host byte order. Offsets are in bytes from the start of the file.
+ * Fixed fields are little-endian; the lock word, token counter and slot table are 32-bit words
+ * used atomically in host order, so only little-endian hosts are supported (x86-64, arm64,
+ * riscv64 as Linux runs them). Offsets are in bytes from the start of the file.
  * @packageDocumentation
  */
 
