@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { getSystemErrorMap } from 'node:util';
+import { constants as osConstants } from 'node:os';
 
 /** How a segment is mapped. Numbering is Qt's `QSharedMemory::AccessMode`. */
 export enum AccessMode {
@@ -37,15 +38,20 @@ export enum SharedMemoryError {
 }
 
 const errnoMap = getSystemErrorMap();
+// libuv's map lacks System V and other errnos (EIDRM, EDQUOT, EBADMSG, ENOLCK, …): fill the
+// names from the OS's own table, keeping libuv's name where both have one (EAGAIN, not EWOULDBLOCK).
+const errnoNames = new Map<number, string>();
+for (const [name, num] of Object.entries(osConstants.errno)) if (!errnoNames.has(-num)) errnoNames.set(-num, name);
+for (const [num, [name]] of errnoMap) errnoNames.set(num, name);
 
-/** The errno name (`'EEXIST'`) for a negative errno, as Node's `util.getSystemErrorName`. @internal */
+/** The errno name (`'EEXIST'`) for a negative errno. @internal */
 export function errnoName(errno: number): string {
-  return errnoMap.get(errno)?.[0] ?? `Unknown system error ${errno}`;
+  return errnoNames.get(errno) ?? `Unknown system error ${errno}`;
 }
 
 /** The strerror-like description for a negative errno. @internal */
 export function errnoMessage(errno: number): string {
-  return errnoMap.get(errno)?.[1] ?? `unknown error ${-errno}`;
+  return errnoMap.get(errno)?.[1] ?? `error ${-errno}${errnoNames.has(errno) ? ` (${errnoNames.get(errno)})` : ''}`;
 }
 
 /**

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { constants } from 'node:os';
 import { QSharedMemory, QshmError, SharedMemoryError, AccessMode } from '../dist/index.js';
-import { qtErrorFor, sysError } from '../dist/errors.js';
+import { errnoName, qtErrorFor, sysError } from '../dist/errors.js';
 import { native } from '../dist/native.js';
 import { uniqueKey, run } from './helpers.mjs';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,10 @@ describe('errors', () => {
     expect(qtErrorFor(errno('ENOENT'))).to.deep.equal([SharedMemoryError.NotFound, "doesn't exist"]);
     for (const n of ['EMFILE', 'ENOMEM', 'ENOSPC']) expect(qtErrorFor(errno(n))[0]).to.equal(SharedMemoryError.OutOfResources);
     expect(qtErrorFor(errno('ENAMETOOLONG'))[0]).to.equal(SharedMemoryError.KeyError);
+    expect(qtErrorFor(errno('EDQUOT'))[0]).to.equal(SharedMemoryError.OutOfResources);
+    // errnos libuv does not name (System V's EIDRM and others) still get their names
+    for (const n of ['EIDRM', 'EBADMSG', 'ENOLCK', 'EDEADLK']) expect(errnoName(errno(n))).to.equal(n);
+    expect(errnoName(errno('EAGAIN'))).to.equal('EAGAIN');
     const [code, text] = qtErrorFor(errno('EBADF'));
     expect(code).to.equal(SharedMemoryError.UnknownError);
     expect(text).to.match(/^unknown error: /);
