@@ -61,7 +61,7 @@ export class HeaderLock {
       const step = this.#step();
       if (step !== undefined) return step;
       const v = Atomics.load(w, LOCK_INDEX);
-      if (v === 0 || (v & WAITERS) === 0) continue; // changed under us: try again
+      if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue; // changed under us: try again
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
       const r = native.futexWait(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
@@ -86,7 +86,7 @@ export class HeaderLock {
       const step = this.#step();
       if (step !== undefined) return step;
       const v = Atomics.load(this.#words, LOCK_INDEX);
-      if (v === 0 || (v & WAITERS) === 0) continue;
+      if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue;
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
       const r = await native.futexWaitAsync(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
@@ -122,8 +122,9 @@ export class HeaderLock {
   #step(): LockOutcome | undefined {
     const w = this.#words;
     const v = Atomics.load(w, LOCK_INDEX);
-    if (v === 0) {
-      return Atomics.compareExchange(w, LOCK_INDEX, 0, this.token | WAITERS) === 0 ? 'acquired' : undefined;
+    if ((v & Layout.TOKEN_MASK) === 0) {
+      // Free (0), or a waiters bit with no holder (only a corrupt word looks like that).
+      return Atomics.compareExchange(w, LOCK_INDEX, v, this.token | WAITERS) === v ? 'acquired' : undefined;
     }
     if ((v & WAITERS) === 0) Atomics.compareExchange(w, LOCK_INDEX, v, v | WAITERS);
     return undefined;

@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -127,3 +128,8 @@ function load(): NativeBinding {
 export const native: NativeBinding = load();
 /** Native constants (open flags, lock types, seals, page size). @internal */
 export const C = native.constants;
+/**
+ * The largest mapping qshm hands to JavaScript: one Buffer/ArrayBuffer must cover a segment's
+ * data, so this Node's `buffer.constants.MAX_LENGTH` (4 GiB on Node 20).
+ */
+export const MAX_MAPPING: number = bufferConstants.MAX_LENGTH;

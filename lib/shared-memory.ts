@@ -5,12 +5,13 @@
  * @packageDocumentation
  */
 import { AccessMode, QshmError, SharedMemoryError, argTypeError, qshmError } from './errors.js';
-import type { Attachment, Backend, BackendName } from './backends/backend.js';
+import type { Attachment, Backend, BackendName, SegmentLock } from './backends/backend.js';
 import { backendFactories } from './backends/index.js';
 import {
   IpcKeyType, QNativeIpcKey, backendForKeyType, keyTypeForBackend, legacyNativeKeyFor, makeKey, platformSafeKeyFor,
 } from './nativeipckey.js';
 import { closeSync } from 'node:fs';
+import { MAX_MAPPING } from './native.js';
 import {
   MemfdAttachment, QSHM_FD_ENV, attachFd, decodeSeals, inheritedFd, sealBits, type SealOptions, type SegmentSeals,
 } from './backends/memfd.js';
@@ -88,6 +89,12 @@ function checkOptions(o: unknown): QSharedMemoryOptions {
     throw argTypeError('options.mode', 'an integer permission mode (0 to 0o7777)', opts.mode);
   }
   return opts;
+}
+
+/** A lock timeout for the backends: ms >= 0, or -1 for "forever" (Infinity); negative is 0. */
+function waitMs(timeoutMs: number): number {
+  if (Number.isFinite(timeoutMs)) return Math.max(0, timeoutMs);
+  return timeoutMs > 0 ? -1 : 0;
 }
 
 function checkAccessMode(mode: unknown): AccessMode {
@@ -300,6 +307,10 @@ export class QSharedMemory {
     if (!Number.isSafeInteger(size)) {
       return this.#setError(SharedMemoryError.InvalidSize, `QSharedMemory::create: invalid size ${size} (must be a whole number of bytes up to 2^53-1)`, 'ERR_QSHM_INVALID_SIZE');
     }
+    if (size > MAX_MAPPING) {
+      // Qt reports absurd sizes (2^45) as OutOfResources too.
+      return this.#setError(SharedMemoryError.OutOfResources, `QSharedMemory::create: out of resources (${size} bytes is more than the largest Buffer this Node.js can map, ${MAX_MAPPING} bytes)`, 'ERR_QSHM_TOO_LARGE');
+    }
     try {
       this.#attachWith(this.#backend.create(this.#backend.resolveNativeKey(this.#nativeKey), size, mode, this.#keyContext()));
       return true;
@@ -395,7 +406,7 @@ export class QSharedMemory {
     const l = s.att?.lock;
     if (l && !s.held) {
       // Hot path: one compare-and-swap inside acquire(), no native call.
-      return this.#took(l.acquire(-1));
+      return this.#acquire(l, -1);
     }
     const att = this.#lockable('QSharedMemory::lock');
     if (!att) return false;
@@ -403,7 +414,18 @@ export class QSharedMemory {
       process.emitWarning('QSharedMemory::lock: already locked', { code: 'QSHM_ALREADY_LOCKED' });
       return true;
     }
-    return this.#took(att.lock!.acquire(-1));
+    return this.#acquire(att.lock!, -1);
+  }
+
+  /** Acquires with Qt's contract: an OS failure is false + error(), never a throw. */
+  #acquire(l: SegmentLock, timeoutMs: number): boolean {
+    let outcome: LockOutcome;
+    try {
+      outcome = l.acquire(timeoutMs);
+    } catch (e) {
+      return this.#fail(e);
+    }
+    return this.#took(outcome);
   }
 
   /**
@@ -415,7 +437,7 @@ export class QSharedMemory {
     const att = this.#lockable('QSharedMemory::tryLock');
     if (!att) return false;
     if (this.#state.held) return true;
-    return this.#took(att.lock!.acquire(Math.max(0, timeoutMs)));
+    return this.#acquire(att.lock!, waitMs(timeoutMs));
   }
 
   /**
@@ -438,7 +460,12 @@ export class QSharedMemory {
     const onAbort = () => lock.wakeAll();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const outcome = await lock.acquireAsync(timeoutMs ?? -1, () => signal?.aborted === true);
+      let outcome: LockOutcome | 'aborted';
+      try {
+        outcome = await lock.acquireAsync(timeoutMs === undefined ? -1 : waitMs(timeoutMs), () => signal?.aborted === true);
+      } catch (e) {
+        return this.#fail(e);
+      }
       if (outcome === 'aborted') {
         throw signal!.reason ?? new DOMException('This operation was aborted', 'AbortError');
       }
@@ -559,7 +586,7 @@ export class QSharedMemory {
    * @throws TypeError on a wrong argument type.
    */
   static fromFd(fd: number, mode: AccessMode = AccessMode.ReadWrite): QSharedMemory {
-    if (!Number.isInteger(fd) || fd < 0) throw argTypeError('fd', 'a non-negative integer descriptor', fd);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw argTypeError('fd', 'a descriptor (a whole number from 0 to 2^31-1)', fd);
     checkAccessMode(mode);
     const shm = new QSharedMemory(undefined, { backend: 'memfd' });
     shm.#attachWith(attachFd(fd, mode, 'QSharedMemory::fromFd'));

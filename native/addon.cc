@@ -30,6 +30,8 @@ struct Mapping {
   bool sysv;  // shmat() memory, released with shmdt()
   bool live;
   AddonState* state;
+  bool creating;   // inside napi_create_external_arraybuffer
+  bool finalized;  // the finalizer ran while creating
 };
 
 // Per-environment (main thread or worker) ownership, released when the environment ends.
@@ -37,6 +39,7 @@ struct AddonState {
   std::set<int> fds;
   std::set<Mapping*> maps;
   std::set<void*> sems;
+  bool closed = false;  // the environment is being torn down: own nothing new
 };
 
 AddonState* State(Napi::Env env) { return env.GetInstanceData<AddonState>(); }
@@ -49,13 +52,20 @@ int Release(Mapping* m) {
   return m->sysv ? sys::Shmdt(m->addr) : sys::Munmap(m->addr, m->len);
 }
 
+// Runs when the environment (the main thread at exit, or a worker thread) ends: releases
+// every mapping, descriptor and semaphore it still owns. That is what lets others see a
+// terminated worker's attachments as gone (its OFD locks drop with the descriptors). The
+// struct itself is freed by the instance-data finalizer, which runs after everything else,
+// because async work may still complete during teardown.
 void Cleanup(void* data) {
   AddonState* st = static_cast<AddonState*>(data);
   std::set<Mapping*> maps = st->maps;
   for (Mapping* m : maps) Release(m);
   for (int fd : st->fds) sys::Close(fd);
   for (void* s : st->sems) sys::SemClose(s);
-  delete st;
+  st->fds.clear();
+  st->sems.clear();
+  st->closed = true;
 }
 
 // ---- argument helpers (TypeError on misuse) ----
@@ -66,8 +76,16 @@ bool Fail(Napi::Env env, const char* what) {
 bool Int(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
   if (info.Length() <= i || !info[i].IsNumber()) return Fail(info.Env(), "qshm native: expected a number argument");
   double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != d) return Fail(info.Env(), "qshm native: NaN argument");
+  // Rejects NaN and infinities too; the conversion below is then always defined.
+  if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0)) return Fail(info.Env(), "qshm native: number out of range");
   *out = static_cast<int64_t>(d);
+  return true;
+}
+// A descriptor: a whole number from 0 to INT_MAX (never silently truncated).
+bool Fd(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
+  if (!Int(info, i, out)) return false;
+  if (*out < 0 || *out > 2147483647 || static_cast<double>(*out) != info[i].As<Napi::Number>().DoubleValue())
+    return Fail(info.Env(), "qshm native: expected a descriptor (a whole number from 0 to 2^31-1)");
   return true;
 }
 bool Dbl(const Napi::CallbackInfo& info, size_t i, double* out) {
@@ -93,19 +111,32 @@ const napi_type_tag kSemTag = {0x71736d73656d6161ULL, 0x6b2f91d04a3c7e55ULL};
 void FinalizeMapping(napi_env, void*, void* hint) {
   Mapping* m = static_cast<Mapping*>(hint);
   Release(m);
+  if (m->creating) {
+    m->finalized = true;  // MakeMapping still owns the struct
+    return;
+  }
   delete m;
 }
 
-// Wraps addr in an external ArrayBuffer that owns the mapping.
+// Wraps addr in an external ArrayBuffer that owns the mapping. On failure the memory is
+// released and -errno returned: -EFBIG when it is larger than this Node's largest
+// ArrayBuffer, -ENOTSUP when external buffers are not allowed (Electron's V8 sandbox).
 Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, bool sysv) {
-  Mapping* m = new Mapping{addr, len, sysv, true, State(env)};
+  Mapping* m = new Mapping{addr, len, sysv, true, State(env), true, false};
   napi_value ab;
   napi_status s = napi_create_external_arraybuffer(env, addr, len, FinalizeMapping, m, &ab);
+  m->creating = false;
   if (s != napi_ok) {
+    // Node may or may not have run the finalizer already; Release is idempotent.
     Release(m);
     delete m;
-    // napi_no_external_buffers_allowed (Electron's V8 sandbox) and the like.
-    return N(env, -ENOTSUP);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
   }
   napi_type_tag_object(env, ab, &kMapTag);
   m->state->maps.insert(m);
@@ -169,7 +200,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   AddonState* st = State(info.Env());
   if (!st->fds.count(static_cast<int>(fd))) return N(info.Env(), -EBADF);  // not ours: never close it
   st->fds.erase(static_cast<int>(fd));
@@ -177,27 +208,27 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 }
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   return Track(info.Env(), sys::Dup(static_cast<int>(fd)));
 }
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   int64_t fd, len;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &len)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &len)) return info.Env().Undefined();
   return N(info.Env(), sys::Ftruncate(static_cast<int>(fd), len));
 }
 Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   int64_t fd, off, len;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &off) || !Int(info, 2, &len)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &off) || !Int(info, 2, &len)) return info.Env().Undefined();
   return N(info.Env(), sys::Fallocate(static_cast<int>(fd), off, len));
 }
 Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   int64_t fd, mode;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &mode)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &mode)) return info.Env().Undefined();
   return N(info.Env(), sys::Fchmod(static_cast<int>(fd), static_cast<int>(mode)));
 }
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   sys::FileStat st;
   int r = sys::Fstat(static_cast<int>(fd), &st);
   return r < 0 ? N(info.Env(), r) : StatObject(info.Env(), st);
@@ -217,30 +248,30 @@ Napi::Value Unlink(const Napi::CallbackInfo& info) {
 Napi::Value LinkFd(const Napi::CallbackInfo& info) {
   int64_t fd;
   std::string path;
-  if (!Int(info, 0, &fd) || !Str(info, 1, &path)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd) || !Str(info, 1, &path)) return info.Env().Undefined();
   return N(info.Env(), sys::LinkFd(static_cast<int>(fd), path.c_str()));
 }
 Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   bool on = info.Length() > 1 && info[1].ToBoolean().Value();
   return N(info.Env(), sys::SetCloexec(static_cast<int>(fd), on));
 }
 Napi::Value GetFdFlags(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   return N(info.Env(), sys::GetFdFlags(static_cast<int>(fd)));
 }
 Napi::Value OfdLock(const Napi::CallbackInfo& info) {
   int64_t fd, type, start, len;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &type) || !Int(info, 2, &start) || !Int(info, 3, &len))
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &type) || !Int(info, 2, &start) || !Int(info, 3, &len))
     return info.Env().Undefined();
   bool wait = info.Length() > 4 && info[4].ToBoolean().Value();
   return N(info.Env(), sys::OfdLock(static_cast<int>(fd), static_cast<int>(type), start, len, wait));
 }
 Napi::Value OfdGetLock(const Napi::CallbackInfo& info) {
   int64_t fd, type, start, len;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &type) || !Int(info, 2, &start) || !Int(info, 3, &len))
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &type) || !Int(info, 2, &start) || !Int(info, 3, &len))
     return info.Env().Undefined();
   return N(info.Env(), sys::OfdGetLock(static_cast<int>(fd), static_cast<int>(type), start, len));
 }
@@ -248,7 +279,7 @@ Napi::Value OfdGetLock(const Napi::CallbackInfo& info) {
 // ---- mappings ----
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int64_t fd, len, prot, off;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &len) || !Int(info, 2, &prot) || !Int(info, 3, &off))
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &len) || !Int(info, 2, &prot) || !Int(info, 3, &off))
     return info.Env().Undefined();
   if (len <= 0) return N(info.Env(), -EINVAL);
   int err = 0;
@@ -298,44 +329,63 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   return N(info.Env(), sys::FutexWake(w, static_cast<int>(count)));
 }
 
-// Waits on the thread pool; the ArrayBuffer is kept alive by a reference for the duration.
-class FutexWaitWorker : public Napi::AsyncWorker {
- public:
-  FutexWaitWorker(Napi::Env env, Napi::Value ab, uint32_t* w, uint32_t expected, double timeout)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), word_(w),
-        expected_(expected), timeout_(timeout) {
-    ref_ = Napi::Persistent(ab.As<Napi::Object>());
-  }
-  void Execute() override { result_ = sys::FutexWait(word_, expected_, timeout_); }
-  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), result_)); }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference ref_;
-  uint32_t* word_;
-  uint32_t expected_;
-  double timeout_;
-  int result_ = 0;
+// Async work is written against the raw Node-API on purpose: when a worker thread ends while
+// a job is pending, Node still completes the job during teardown, and then every call may
+// fail. Nothing here may turn such a failure into a fatal error; results that cannot be
+// delivered are dropped (a received descriptor is closed).
+struct FutexJob {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_ref ref = nullptr;  // keeps the mapping's ArrayBuffer alive while waiting
+  uint32_t* word;
+  uint32_t expected;
+  double timeout;
+  int result = 0;
 };
+
+void FutexExecute(napi_env, void* data) {
+  FutexJob* j = static_cast<FutexJob*>(data);
+  j->result = sys::FutexWait(j->word, j->expected, j->timeout);
+}
+
+void FutexComplete(napi_env env, napi_status status, void* data) {
+  FutexJob* j = static_cast<FutexJob*>(data);
+  napi_value v;
+  if (status == napi_ok && napi_create_double(env, j->result, &v) == napi_ok) napi_resolve_deferred(env, j->deferred, v);
+  if (j->ref) napi_delete_reference(env, j->ref);
+  napi_delete_async_work(env, j->work);
+  delete j;
+}
+
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   int err = 0;
   uint32_t* w = Word(info, &err);
-  if (!w && !err) return info.Env().Undefined();
+  if (!w && !err) return env.Undefined();
   int64_t expected;
   double timeout;
-  if (!Int(info, 2, &expected) || !Dbl(info, 3, &timeout)) return info.Env().Undefined();
+  if (!Int(info, 2, &expected) || !Dbl(info, 3, &timeout)) return env.Undefined();
+  napi_value promise;
+  napi_deferred deferred;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) return env.Undefined();
   if (!w) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(info.Env());
-    d.Resolve(N(info.Env(), err));
-    return d.Promise();
+    napi_resolve_deferred(env, deferred, N(env, err));
+    return Napi::Value(env, promise);
   }
   // Bounded so that a worker or process shutdown never waits long on the pool.
-  if (timeout < 0 || timeout > 1000) timeout = 1000;
-  auto* worker = new FutexWaitWorker(info.Env(), info[0], w, static_cast<uint32_t>(expected), timeout);
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  if (!(timeout >= 0) || timeout > 1000) timeout = 1000;
+  FutexJob* j = new FutexJob{nullptr, deferred, nullptr, w, static_cast<uint32_t>(expected), timeout, 0};
+  napi_value name;
+  napi_create_string_utf8(env, "qshm.futexWait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, info[0], 1, &j->ref) != napi_ok ||
+      napi_create_async_work(env, nullptr, name, FutexExecute, FutexComplete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    if (j->work) napi_delete_async_work(env, j->work);
+    if (j->ref) napi_delete_reference(env, j->ref);
+    delete j;
+    napi_resolve_deferred(env, deferred, N(env, -EAGAIN));
+  }
+  return Napi::Value(env, promise);
 }
 
 // ---- memfd ----
@@ -347,12 +397,12 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
 }
 Napi::Value AddSeals(const Napi::CallbackInfo& info) {
   int64_t fd, seals;
-  if (!Int(info, 0, &fd) || !Int(info, 1, &seals)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &seals)) return info.Env().Undefined();
   return N(info.Env(), sys::AddSeals(static_cast<int>(fd), static_cast<int>(seals)));
 }
 Napi::Value GetSeals(const Napi::CallbackInfo& info) {
   int64_t fd;
-  if (!Int(info, 0, &fd)) return info.Env().Undefined();
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   return N(info.Env(), sys::GetSeals(static_cast<int>(fd)));
 }
 
@@ -509,46 +559,81 @@ Napi::Value UnixListen(const Napi::CallbackInfo& info) {
 Napi::Value UnixSendFd(const Napi::CallbackInfo& info) {
   std::string path;
   int64_t fd;
-  if (!Str(info, 0, &path) || !Int(info, 1, &fd)) return info.Env().Undefined();
+  if (!Str(info, 0, &path) || !Fd(info, 1, &fd)) return info.Env().Undefined();
   if (info.Length() < 3 || !info[2].IsBuffer()) return Fail(info.Env(), "qshm native: expected a Buffer payload"), info.Env().Undefined();
   Napi::Buffer<char> b = info[2].As<Napi::Buffer<char>>();
   return N(info.Env(), sys::UnixSendFd(path.c_str(), static_cast<int>(fd), b.Data(), b.Length()));
 }
-class RecvFdWorker : public Napi::AsyncWorker {
- public:
-  RecvFdWorker(Napi::Env env, int lfd, double timeout)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), lfd_(lfd), timeout_(timeout) {}
-  void Execute() override { result_ = sys::UnixRecvFd(lfd_, timeout_, buf_, sizeof buf_, &n_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (result_ < 0) {
-      deferred_.Resolve(N(env, result_));
-      return;
-    }
-    State(env)->fds.insert(result_);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("fd", result_);
-    o.Set("data", Napi::Buffer<char>::Copy(env, buf_, n_));
-    deferred_.Resolve(o);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  int lfd_;
-  double timeout_;
-  int result_ = 0;
-  char buf_[4096];
-  size_t n_ = 0;
+struct RecvJob {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  int lfd;
+  double timeout;
+  int result = 0;
+  char buf[4096];
+  size_t n = 0;
 };
+
+void RecvExecute(napi_env, void* data) {
+  RecvJob* j = static_cast<RecvJob*>(data);
+  j->result = sys::UnixRecvFd(j->lfd, j->timeout, j->buf, sizeof j->buf, &j->n);
+}
+
+void RecvComplete(napi_env env, napi_status status, void* data) {
+  RecvJob* j = static_cast<RecvJob*>(data);
+  bool delivered = false;
+  if (status == napi_ok) {
+    napi_value v = nullptr;
+    if (j->result < 0) {
+      if (napi_create_double(env, j->result, &v) != napi_ok) v = nullptr;
+    } else {
+      napi_value fdv, data_v;
+      void* copy = nullptr;
+      if (napi_create_object(env, &v) != napi_ok || napi_create_int32(env, j->result, &fdv) != napi_ok ||
+          napi_set_named_property(env, v, "fd", fdv) != napi_ok ||
+          napi_create_buffer_copy(env, j->n, j->buf, &copy, &data_v) != napi_ok ||
+          napi_set_named_property(env, v, "data", data_v) != napi_ok) {
+        v = nullptr;
+      }
+    }
+    if (v && napi_resolve_deferred(env, j->deferred, v) == napi_ok) {
+      delivered = true;
+      if (j->result >= 0) {
+        AddonState* st = nullptr;
+        if (napi_get_instance_data(env, reinterpret_cast<void**>(&st)) == napi_ok && st && !st->closed) {
+          st->fds.insert(j->result);
+        } else {
+          delivered = false;  // nobody will ever close it
+        }
+      }
+    }
+  }
+  if (!delivered && j->result >= 0) sys::Close(j->result);
+  napi_delete_async_work(env, j->work);
+  delete j;
+}
+
 Napi::Value UnixRecvFdAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   int64_t lfd;
   double timeout;
-  if (!Int(info, 0, &lfd) || !Dbl(info, 1, &timeout)) return info.Env().Undefined();
-  auto* w = new RecvFdWorker(info.Env(), static_cast<int>(lfd), timeout);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  if (!Fd(info, 0, &lfd) || !Dbl(info, 1, &timeout)) return env.Undefined();
+  napi_value promise;
+  napi_deferred deferred;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) return env.Undefined();
+  RecvJob* j = new RecvJob();
+  j->deferred = deferred;
+  j->lfd = static_cast<int>(lfd);
+  j->timeout = timeout;
+  napi_value name;
+  napi_create_string_utf8(env, "qshm.unixRecvFd", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, nullptr, name, RecvExecute, RecvComplete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    if (j->work) napi_delete_async_work(env, j->work);
+    delete j;
+    napi_resolve_deferred(env, deferred, N(env, -EAGAIN));
+  }
+  return Napi::Value(env, promise);
 }
 
 Napi::Object Constants(Napi::Env env) {
@@ -588,7 +673,7 @@ std::string JsName(const char* n) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonState* st = new AddonState();
-  napi_set_instance_data(env, st, [](napi_env, void*, void*) {}, nullptr);  // freed by Cleanup
+  napi_set_instance_data(env, st, [](napi_env, void* d, void*) { delete static_cast<AddonState*>(d); }, nullptr);
   napi_add_env_cleanup_hook(env, Cleanup, st);
 #define F(name) exports.Set(JsName(#name), Napi::Function::New(env, name, #name))
   F(Open); F(Close); F(Dup); F(Ftruncate); F(Fallocate); F(Fchmod); F(Fstat); F(Lstat); F(Unlink);

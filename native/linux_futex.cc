@@ -15,7 +15,7 @@ namespace sys {
 int FutexWait(void* addr, uint32_t expected, double timeout_ms) {
   struct timespec ts;
   struct timespec* tp = nullptr;
-  if (timeout_ms >= 0) {
+  if (timeout_ms >= 0 && timeout_ms < 1e12) {  // NaN, negative, huge, infinite: wait forever
     ts.tv_sec = static_cast<time_t>(timeout_ms / 1000);
     ts.tv_nsec = static_cast<long>((timeout_ms - ts.tv_sec * 1000.0) * 1e6);
     tp = &ts;

@@ -38,7 +38,7 @@ int SemUnlink(const char* name) { return sem_unlink(name) < 0 ? -errno : 0; }
 int SemWait(void* sem, double timeout_ms) {
   sem_t* s = static_cast<sem_t*>(sem);
   int r;
-  if (timeout_ms < 0) {
+  if (!(timeout_ms >= 0 && timeout_ms < 1e12)) {  // NaN, negative, huge, infinite: forever
     do r = sem_wait(s); while (r < 0 && errno == EINTR);
   } else if (timeout_ms == 0) {
     r = sem_trywait(s);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -74,15 +75,39 @@ int UnixSendFd(const char* path, int fd, const void* data, size_t len) {
   return -e;
 }
 
-int UnixRecvFd(int listen_fd, double timeout_ms, void* buf, size_t cap, size_t* n) {
-  struct pollfd p = {listen_fd, POLLIN, 0};
+// Waits until fd is readable; the timeout is in ms (<0, NaN or huge: forever).
+static int WaitReadable(int fd, double timeout_ms) {
+  int ms = timeout_ms >= 0 && timeout_ms < 2147483647.0 ? static_cast<int>(timeout_ms) : -1;
+  struct pollfd p = {fd, POLLIN, 0};
   int pr;
-  do pr = poll(&p, 1, timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms));
-  while (pr < 0 && errno == EINTR);
+  do pr = poll(&p, 1, ms); while (pr < 0 && errno == EINTR);
   if (pr < 0) return -errno;
-  if (pr == 0) return -ETIMEDOUT;
+  return pr == 0 ? -ETIMEDOUT : 0;
+}
+
+static double NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int UnixRecvFd(int listen_fd, double timeout_ms, void* buf, size_t cap, size_t* n) {
+  double start = NowMs();
+  int r0 = WaitReadable(listen_fd, timeout_ms);
+  if (r0 < 0) return r0;
   int s = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (s < 0) return -errno;
+  // The same deadline covers a sender that connects and then sends nothing.
+  double left = -1;  // forever
+  if (timeout_ms >= 0 && timeout_ms < 2147483647.0) {
+    left = timeout_ms - (NowMs() - start);
+    if (left < 0) left = 0;
+  }
+  int w = WaitReadable(s, left);
+  if (w < 0) {
+    close(s);
+    return w;
+  }
   char dummy;
   struct iovec iov;
   iov.iov_base = cap ? buf : &dummy;

@@ -6,7 +6,7 @@
  * kernel-released OFD locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
-import { C, native, type NativeStat } from '../native.js';
+import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, MAX_GENERATION, slotLockByte } from '../format.js';
 import { AccessMode, SharedMemoryError, check, qshmError, sysError } from '../errors.js';
 import { HeaderLock } from '../lock.js';
@@ -45,6 +45,11 @@ export function validateHeader(page: Buffer, fileSize: number, fn: string, path?
   const big = page.readBigUInt64LE(Layout.DATA_SIZE_OFFSET);
   if (big < 1n || big > BigInt(Number.MAX_SAFE_INTEGER)) badHeader(fn, `bad data size ${big}`, path);
   const dataSize = Number(big);
+  if (dataSize > MAX_MAPPING) {
+    throw qshmError(SharedMemoryError.OutOfResources,
+      `${fn}: out of resources (the segment's ${dataSize} bytes exceed the largest Buffer this Node.js can map, ${MAX_MAPPING})`,
+      'ERR_QSHM_TOO_LARGE', path);
+  }
   if (headerSize + dataSize > fileSize) {
     badHeader(fn, `file is ${fileSize} bytes, shorter than header ${headerSize} + data ${dataSize}`, path);
   }
@@ -203,11 +208,17 @@ export class HeaderSegment implements Attachment {
     native.unmap(this.#dataMap!);
     native.unmap(header);
     this.#dataMap = this.#header = null;
-    // Last one out? Only a writable descriptor can take the exclusive presence lock.
+    // Last one out? Drop our shared presence lock first, then try for an exclusive one: two
+    // processes detaching at once could otherwise each see the other's shared lock, and
+    // neither would remove the segment. Only a writable descriptor can lock exclusively.
+    native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
     const last = this.#writable && native.ofdLock(this.fd, C.F_WRLCK, Layout.PRESENCE_LOCK_BYTE, 1, false) === 0;
     try {
       this.#beforeClose?.(this, last);
     } finally {
+      // Unlock explicitly: a duplicate of this descriptor held elsewhere (fd inheritance) would
+      // otherwise keep the exclusive lock and block every later attach.
+      native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
       native.close(this.fd);
     }
   }

@@ -202,10 +202,13 @@ static void detach(struct seg *s) {
   ofd_lock(s->fd, F_OFD_SETLK, F_UNLCK, slot_byte(s, s->slot));
   munmap(s->data, s->data_size);
   munmap(s->hdr, s->hdr_size);
-  /* Last one out (nobody else holds the shared presence lock) removes the file. */
+  /* Drop our shared presence lock first, then the last one out (nobody else holds one)
+   * removes the file (docs/format.md §9). */
+  ofd_lock(s->fd, F_OFD_SETLK, F_UNLCK, QSHM_PRESENCE_LOCK_BYTE);
   if (ofd_lock(s->fd, F_OFD_SETLK, F_WRLCK, QSHM_PRESENCE_LOCK_BYTE) == 0 && same_file(s->path, s->fd)) {
     unlink(s->path);
   }
+  ofd_lock(s->fd, F_OFD_SETLK, F_UNLCK, QSHM_PRESENCE_LOCK_BYTE);
   close(s->fd);
 }
 
@@ -228,9 +231,10 @@ static int lock(const struct seg *s) {
   long slice = FIRST_SLICE_MS;
   for (;;) {
     uint32_t v = __atomic_load_n(w, __ATOMIC_SEQ_CST);
-    if (v == 0) {
-      /* Taken on the contended path: keep the waiters bit, others may be asleep. */
-      if (cas(w, 0, s->token | QSHM_WAITERS_BIT)) return 0;
+    if ((v & QSHM_TOKEN_MASK) == 0) {
+      /* Free (or a corrupt bare waiters bit). Taken on the contended path: keep the waiters
+       * bit, others may be asleep. */
+      if (cas(w, v, s->token | QSHM_WAITERS_BIT)) return 0;
       continue;
     }
     if (!(v & QSHM_WAITERS_BIT)) {

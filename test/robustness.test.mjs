@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// Regressions for defects an independent review found: process aborts during worker teardown,
+// mappings larger than a Buffer, concurrent last detaches, corrupt lock words, unbounded
+// waits, descriptor truncation.
+import { expect } from 'chai';
+import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { existsSync, mkdtempSync, openSync, closeSync, ftruncateSync, writeSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments } from '../dist/index.js';
+import { uniqueKey, run } from './helpers.mjs';
+
+const dist = new URL('../dist/index.js', import.meta.url).href;
+
+describe('robustness', function () {
+  const cleanup = [];
+  afterEach(() => {
+    for (const f of cleanup.splice(0)) f();
+  });
+  const keep = (shm) => (cleanup.push(() => shm.detach()), shm);
+
+  it('a worker that ends while lockAsync() is pending does not abort the process', async () => {
+    // Run in a child so that a regression (a fatal error) fails this test instead of mocha.
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { QSharedMemory } from ${JSON.stringify(dist)};
+      const key = ${JSON.stringify(uniqueKey('wlock'))};
+      const holder = new QSharedMemory(key);
+      if (!holder.create(64) || !holder.lock()) process.exit(3);
+      const code = \`
+        import { QSharedMemory } from ${JSON.stringify(dist)};
+        import { parentPort, workerData } from 'node:worker_threads';
+        const s = new QSharedMemory(workerData.key);
+        s.attach();
+        s.lockAsync().then(() => {});
+        parentPort.postMessage('waiting');
+        if (workerData.exit) setTimeout(() => process.exit(0), 50);
+      \`;
+      for (const exit of [false, true, false, true]) {
+        const w = new Worker(code, { eval: true, workerData: { key, exit } });
+        await new Promise((r) => w.once('message', r));
+        await new Promise((r) => setTimeout(r, 30));
+        if (!exit) await w.terminate();
+        await new Promise((r) => (w.threadId === -1 ? r() : w.once('exit', r)));
+      }
+      holder.unlock();
+      console.log(holder.tryLock(1000) ? 'ok' : 'stuck');
+      holder.detach();
+    `;
+    const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 30000 });
+    expect(r.stderr).to.not.contain('FATAL');
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal('ok');
+  });
+
+  it('a segment larger than this Node can map is refused cleanly (create and a hostile header)', function () {
+    const big = new QSharedMemory(uniqueKey('huge'));
+    expect(big.create(5 * 2 ** 30)).to.equal(false);
+    expect(big.error()).to.equal(SharedMemoryError.OutOfResources);
+    expect(big.errorString()).to.match(/largest Buffer/);
+    // A sparse file whose header claims 5 GiB of data (the file is really that long).
+    const dir = mkdtempSync(join('/dev/shm', 'qshmtest-big-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'seg');
+    const fd = openSync(path, 'w', 0o600);
+    const h = Buffer.alloc(Layout.HEADER_SIZE);
+    MAGIC.copy(h, 0);
+    h.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
+    h.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
+    h.writeBigUInt64LE(5n * 2n ** 30n, Layout.DATA_SIZE_OFFSET);
+    h.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
+    h.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
+    writeSync(fd, h);
+    ftruncateSync(fd, Layout.HEADER_SIZE + 5 * 2 ** 30);
+    closeSync(fd);
+    const s = new QSharedMemory();
+    s.setNativeKey(path);
+    expect(s.attach()).to.equal(false);
+    expect(s.error()).to.equal(SharedMemoryError.OutOfResources);
+    expect(s.lastError().code).to.equal('ERR_QSHM_TOO_LARGE');
+    expect(existsSync(path)).to.equal(true); // not ours to remove
+  });
+
+  it('processes detaching at the same moment never leave the segment behind', async () => {
+    const script = `
+      import { QSharedMemory } from ${JSON.stringify(dist)};
+      const s = new QSharedMemory(process.argv[1]);
+      if (!s.attach()) process.exit(3);
+      const go = new Int32Array(s.data().buffer, 0, 4);
+      Atomics.add(go, 1, 1);
+      while (Atomics.load(go, 0) === 0) {}
+      s.detach();
+    `;
+    for (let round = 0; round < 30; round++) {
+      const key = uniqueKey('race');
+      const owner = new QSharedMemory(key);
+      expect(owner.create(64)).to.equal(true);
+      const path = owner.nativeKey();
+      cleanup.push(() => existsSync(path) && unlinkSync(path)); // only if this test failed
+      const kids = Array.from({ length: 3 }, () =>
+        spawn(process.execPath, ['--input-type=module', '-e', script, key], { stdio: 'ignore' }));
+      const exits = kids.map((k) => new Promise((r) => k.on('exit', r)));
+      const go = new Int32Array(owner.data().buffer, 0, 4);
+      while (Atomics.load(go, 1) < 3) await new Promise((r) => setTimeout(r, 2));
+      Atomics.store(go, 0, 1);
+      owner.detach();
+      expect(await Promise.all(exits)).to.deep.equal([0, 0, 0]);
+      expect(existsSync(path), `round ${round}: ${path} left behind`).to.equal(false);
+    }
+  });
+
+  it('a lock word with the waiters bit and no holder (corrupt) is taken, not waited on forever', () => {
+    const s = keep(new QSharedMemory(uniqueKey('w0')));
+    expect(s.create(64)).to.equal(true);
+    const dir = mkdtempSync(join(tmpdir(), 'qshm-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    // Write the word through a second mapping of the file.
+    const raw = openSync(s.nativeKey(), 'r+');
+    const w = Buffer.alloc(4);
+    w.writeUInt32LE(0x80000000);
+    writeSync(raw, w, 0, 4, Layout.LOCK_WORD_OFFSET);
+    closeSync(raw);
+    expect(s.tryLock(2000)).to.equal(true);
+    expect(s.unlock()).to.equal(true);
+  });
+
+  it('tryLock(Infinity) and lockAsync({ timeoutMs: Infinity }) wait forever rather than fail', async () => {
+    const s = keep(new QSharedMemory(uniqueKey('inf')));
+    expect(s.create(64)).to.equal(true);
+    expect(s.tryLock(Infinity)).to.equal(true);
+    expect(s.unlock()).to.equal(true);
+    expect(await s.lockAsync({ timeoutMs: Infinity })).to.equal(true);
+    expect(s.unlock()).to.equal(true);
+    expect(s.tryLock(-Infinity)).to.equal(true); // negative: one attempt
+    s.unlock();
+  });
+
+  it('a sender that connects and sends nothing cannot hold accept() past its timeout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qshm-sock-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'sock');
+    const listener = await listenForSegments(path);
+    cleanup.push(() => listener.close());
+    const silent = connect(path);
+    cleanup.push(() => silent.destroy());
+    await new Promise((r) => silent.once('connect', r));
+    const started = performance.now();
+    const err = await listener.accept({ timeoutMs: 300 }).then(() => null, (e) => e);
+    expect(err).to.have.property('code', 'ETIMEDOUT');
+    expect(performance.now() - started).to.be.below(5000); // generous hang guard
+  });
+
+  it('descriptor numbers are never truncated', () => {
+    expect(() => QSharedMemory.fromFd(2 ** 32 + 5)).to.throw(TypeError);
+    expect(() => QSharedMemory.fromFd(Infinity)).to.throw(TypeError);
+  });
+});
