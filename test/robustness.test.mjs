@@ -14,6 +14,21 @@ import { uniqueKey, run } from './helpers.mjs';
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
+/** Writes a valid qshm header for `dataSize` bytes at `path` by hand (sparse file). */
+function writeSegmentFile(path, dataSize) {
+  const fd = openSync(path, 'w', 0o600);
+  const h = Buffer.alloc(Layout.HEADER_SIZE);
+  MAGIC.copy(h, 0);
+  h.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
+  h.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
+  h.writeBigUInt64LE(BigInt(dataSize), Layout.DATA_SIZE_OFFSET);
+  h.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
+  h.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
+  writeSync(fd, h);
+  ftruncateSync(fd, Layout.HEADER_SIZE + dataSize);
+  closeSync(fd);
+}
+
 describe('robustness', function () {
   const cleanup = [];
   afterEach(() => {
@@ -64,17 +79,7 @@ describe('robustness', function () {
     const dir = mkdtempSync(join('/dev/shm', 'qshmtest-big-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'seg');
-    const fd = openSync(path, 'w', 0o600);
-    const h = Buffer.alloc(Layout.HEADER_SIZE);
-    MAGIC.copy(h, 0);
-    h.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
-    h.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
-    h.writeBigUInt64LE(5n * 2n ** 30n, Layout.DATA_SIZE_OFFSET);
-    h.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
-    h.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
-    writeSync(fd, h);
-    ftruncateSync(fd, Layout.HEADER_SIZE + 5 * 2 ** 30);
-    closeSync(fd);
+    writeSegmentFile(path, 5 * 2 ** 30);
     const s = new QSharedMemory();
     s.setNativeKey(path);
     expect(s.attach()).to.equal(false);
@@ -155,5 +160,35 @@ describe('robustness', function () {
   it('descriptor numbers are never truncated', () => {
     expect(() => QSharedMemory.fromFd(2 ** 32 + 5)).to.throw(TypeError);
     expect(() => QSharedMemory.fromFd(Infinity)).to.throw(TypeError);
+  });
+
+  it('attach() gives up with LockError when another process holds the presence lock exclusively', async () => {
+    const dir = mkdtempSync(join('/dev/shm', 'qshmtest-pres-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'seg');
+    writeSegmentFile(path, 4096);
+    // A hostile same-user process takes an exclusive OFD lock on byte 0 and keeps it.
+    const script = `
+      import { native, C } from ${JSON.stringify(new URL('../dist/native.js', import.meta.url).href)};
+      const fd = native.open(process.argv[1], C.O_RDWR, 0);
+      if (fd < 0 || native.ofdLock(fd, C.F_WRLCK, 0, 1, false) !== 0) process.exit(3);
+      console.log('holding');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.push(() => child.kill('SIGKILL'));
+    await new Promise((r) => child.stdout.once('data', r));
+    const started = performance.now();
+    const late = new QSharedMemory();
+    late.setNativeKey(path);
+    expect(late.attach()).to.equal(false);
+    expect(late.error()).to.equal(SharedMemoryError.LockError);
+    expect(late.lastError().code).to.equal('ERR_QSHM_PRESENCE_BUSY');
+    expect(performance.now() - started).to.be.below(10000); // hang guard only
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // Once the hostile process is gone, the same file attaches.
+    expect(late.attach()).to.equal(true);
+    late.detach();
   });
 });

@@ -155,7 +155,7 @@ export class HeaderSegment implements Attachment {
       const st = statRegular(fd, fn, path);
       if (st.size < Layout.HEADER_SIZE) badHeader(fn, `file is only ${st.size} bytes`, path);
       // Presence: a shared lock that every attachment holds while attached.
-      check(native.ofdLock(fd, C.F_RDLCK, Layout.PRESENCE_LOCK_BYTE, 1, true), fn, 'fcntl(F_OFD_SETLKW)', path);
+      takePresence(fd, fn, path);
       const hprot = o.writable ? C.PROT_READ | C.PROT_WRITE : C.PROT_READ;
       let header = check(native.mmap(fd, Layout.HEADER_SIZE, hprot, 0), fn, 'mmap', path);
       maps.push(header);
@@ -221,6 +221,29 @@ export class HeaderSegment implements Attachment {
       native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
       native.close(this.fd);
     }
+  }
+}
+
+const PRESENCE_WAIT_MS = 2000;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Takes the shared presence lock. Only a detacher or a reclaimer holds it exclusively, and
+ * only for a few system calls, so the wait is bounded: a process that holds it longer is
+ * hostile or broken, and attach() fails instead of hanging.
+ */
+function takePresence(fd: number, fn: string, path?: string): void {
+  const started = performance.now();
+  for (let ms = 0.05; ; ms = Math.min(ms * 2, 50)) {
+    const r = native.ofdLock(fd, C.F_RDLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
+    if (r === 0) return;
+    if (r !== -11 /* EAGAIN */ && r !== -13 /* EACCES */) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+    if (performance.now() - started > PRESENCE_WAIT_MS) {
+      throw qshmError(SharedMemoryError.LockError,
+        `${fn}: unable to lock (another process has held the segment's presence lock for over ${PRESENCE_WAIT_MS / 1000} s)`,
+        'ERR_QSHM_PRESENCE_BUSY', path);
+    }
+    Atomics.wait(nap, 0, 0, ms);
   }
 }
 
