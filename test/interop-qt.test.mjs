@@ -258,6 +258,34 @@ for (const binding of ['PyQt6', 'PyQt5']) {
       third.unlock();
     });
 
+    it('the Qt creator goes away while qshm waits in lock(): qshm re-creates the semaphore and goes on, as Qt does; nothing is left', async () => {
+      const k = key('gone');
+      const qt = await peer();
+      await qt.cmd('new', { key: k });
+      expect((await qt.cmd('create', { size: 64 })).ok).to.equal(true);
+      const t = traces(k);
+      const ids = keysOf(t);
+      const s = shm(k);
+      expect(s.attach(), s.errorString()).to.equal(true);
+      const node = await peer('qshm');
+      await node.cmd('new', { key: k });
+      expect((await node.cmd('attach')).ok).to.equal(true);
+      expect((await qt.cmd('lock')).ok).to.equal(true);
+      const locked = node.cmd('lock'); // blocks in semop on Qt's semaphore
+      await new Promise((r) => setTimeout(r, 200));
+      // Destroying Qt's creating object detaches, unlocks and removes the semaphore and its key
+      // file (internals.md §5): the waiter gets EIDRM (or EINVAL) and must reopen, not fail.
+      await qt.cmd('new', { key: '' });
+      const r = await locked;
+      expect(r.ok, r.errorString).to.equal(true);
+      await node.cmd('unlock'); // false if it got Qt's semaphore just before the removal
+      expect(s.lock(), s.errorString()).to.equal(true); // stale id: EINVAL, verified gone → reopen
+      expect(s.unlock(), s.errorString()).to.equal(true);
+      expect((await node.cmd('detach')).ok).to.equal(true);
+      expect(s.detach()).to.equal(true); // the last detach removes segment, semaphore, key files
+      expectNothingLeft(t, ids);
+    });
+
     it('native keys: an ftok path set with setNativeKey names the same segment in Qt and qshm', async () => {
       const path = `/tmp/qipc_${uniqueKey('nat')}`;
       const qt = await peer();

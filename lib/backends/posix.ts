@@ -14,14 +14,16 @@
  * Removal: POSIX shared memory has no attachment count, so nobody can tell which detach is
  * the last (Qt on Linux never unlinks either). Segments and their semaphores stay until
  * `QSharedMemory.remove()` (or `shm_unlink`/`sem_unlink` by a peer) removes them. A POSIX
- * semaphore has no SEM_UNDO: a process that dies holding the lock leaves it locked.
+ * semaphore has no SEM_UNDO: a process that dies holding the lock leaves it locked. Qt then
+ * blocks forever in create/attach/detach; qshm waits at most {@link lockTimeoutMs} in
+ * create/attach (then LockError) and a short time in detach (then it unmaps anyway).
  * @packageDocumentation
  */
 import { C, native, type SemHandle } from '../native.js';
 import { AccessMode, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
-import { SemaphoreLock, underLock, type CountingSemaphore } from './semaphore-lock.js';
+import { SemaphoreLock, underLock, waitPlan, type CountingSemaphore, type LockBound } from './semaphore-lock.js';
 import { IpcKeyType, legacyNativeKeyFor } from '../nativeipckey.js';
 
 const CREATE = 'QSharedMemory::create';
@@ -31,6 +33,42 @@ const INITKEY = 'QSharedMemoryPrivate::initKey';
 const REMOVE = 'QSharedMemory::remove';
 const IPC_MODE = 0o600;
 const BAD_NAME: [SharedMemoryError, string] = [SharedMemoryError.KeyError, 'bad name'];
+
+/** The environment variable that sets {@link lockTimeoutMs}. */
+const LOCK_TIMEOUT_ENV = 'QSHM_POSIX_LOCK_TIMEOUT_MS';
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+/** detach() waits at most this long for the lock, then unmaps without it. */
+const DETACH_LOCK_MS = 1_000;
+/** ... and during process (or worker) exit at most this long. */
+const EXIT_DETACH_LOCK_MS = 100;
+
+/**
+ * How long create()/attach() wait for the semaphore before failing with LockError:
+ * `$QSHM_POSIX_LOCK_TIMEOUT_MS` (milliseconds; negative: forever, as Qt), else 10 s.
+ * Read at each call.
+ */
+function lockTimeoutMs(): number {
+  const text = process.env[LOCK_TIMEOUT_ENV]?.trim();
+  const v = text ? Number(text) : NaN;
+  return Number.isFinite(v) ? v : DEFAULT_LOCK_TIMEOUT_MS;
+}
+
+/** The bound for the internal lock, waiting up to `ms`, with the text a LockError then gets. */
+function bound(ms: number): LockBound {
+  const secs = `${Number((ms / 1000).toFixed(3))} s`;
+  return {
+    timeoutMs: ms,
+    reason: `the POSIX semaphore has been held for ${secs}; its holder may have died — POSIX semaphores are not released when a process dies`,
+  };
+}
+
+// Set when this process (or worker) starts exiting. This listener is registered when the
+// module loads, before QSharedMemory's exit handler (which imports the backends), so that
+// handler's detach() already sees it and does not wait long for a lock.
+let exiting = false;
+process.on('exit', () => {
+  exiting = true;
+});
 
 /** Segment and semaphore names for a key (Qt 6.6+ rules). */
 function namesFor(nativeKey: string, ctx: KeyContext | undefined, fn: string): { shm: string; sem: string } {
@@ -78,17 +116,20 @@ class PosixSem implements CountingSemaphore {
     this.handle = h;
   }
 
+  /** sem_wait / sem_timedwait (< 0 or not finite: forever; long waits in bounded slices). */
   acquire(timeoutMs: number): LockOutcome {
-    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    const plan = waitPlan(timeoutMs);
     for (;;) {
-      const left = timeoutMs < 0 ? -1 : Math.max(0, deadline - performance.now());
-      const r = native.semWait(this.handle, left);
+      const r = native.semWait(this.handle, plan.next());
       if (r === 0) {
         heldHere.set(this.name, (heldHere.get(this.name) ?? 0) + 1);
         return 'acquired';
       }
       const name = errnoName(r);
-      if (name === 'EAGAIN' || name === 'ETIMEDOUT') return 'timeout';
+      if (name === 'EAGAIN' || name === 'ETIMEDOUT') {
+        if (plan.expired()) return 'timeout';
+        continue; // one slice of a longer wait ran out
+      }
       if (name !== 'EINTR') {
         throw sysError('QSharedMemory::lock', r, 'sem_wait', this.name, [SharedMemoryError.LockError, 'unable to lock']);
       }
@@ -131,10 +172,22 @@ class PosixAttachment implements Attachment {
     this.lock = new SemaphoreLock(sem);
   }
 
-  /** munmap + close, under the lock as Qt does. Never unlinks (see the module notes). */
+  /**
+   * munmap + close, under the lock as Qt does, but waiting for it only briefly: a holder
+   * that died keeps a POSIX semaphore forever, and detach() also runs from the exit handler
+   * and the GC finalizer, which must not hang. Unmapping our own mapping needs no exclusion
+   * on Linux (Qt's generic detach locks; only its QNX path decides to unlink under it), so
+   * without the lock it unmaps anyway.
+   * Never unlinks (see the module notes).
+   */
   detach(): void {
+    this.lock.close(); // a lockAsync() still waiting must not use the handle closed below
     try {
-      underLock(this.#sem, DETACH, () => native.unmap(this.#map));
+      const limit = lockTimeoutMs();
+      const ms = Math.min(exiting ? EXIT_DETACH_LOCK_MS : DETACH_LOCK_MS, limit < 0 ? Infinity : limit);
+      underLock(this.#sem, DETACH, () => native.unmap(this.#map), bound(ms));
+    } catch {
+      // Not locked in time (or the lock failed): let go of the mapping all the same.
     } finally {
       if (native.mappingLive(this.#map)) native.unmap(this.#map);
       native.close(this.fd);
@@ -191,7 +244,7 @@ export class PosixBackend implements Backend {
           native.shmUnlink(names.shm); // we made it: a failed create leaves nothing
           throw e;
         }
-      });
+      }, bound(lockTimeoutMs()));
     } catch (e) {
       sem.close();
       throw e;
@@ -210,10 +263,15 @@ export class PosixBackend implements Backend {
       native.close(fd);
       throw e;
     }
+    let mapping = false; // mapFd owns (and on failure closes) the descriptor
     try {
       // Under the lock, so a creator's ftruncate is complete before we read the size.
-      return underLock(sem, ATTACH, () => mapFd(fd, names.shm, mode, sem));
+      return underLock(sem, ATTACH, () => {
+        mapping = true;
+        return mapFd(fd, names.shm, mode, sem);
+      }, bound(lockTimeoutMs()));
     } catch (e) {
+      if (!mapping) native.close(fd);
       sem.close();
       throw e;
     }

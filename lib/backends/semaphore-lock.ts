@@ -10,7 +10,7 @@ import type { SegmentLock } from './backend.js';
 
 /** A system semaphore used as a lock. @internal */
 export interface CountingSemaphore {
-  /** Takes one unit, waiting up to `timeoutMs` (< 0: forever). */
+  /** Takes one unit, waiting up to `timeoutMs` (< 0 or not finite: forever). */
   acquire(timeoutMs: number): LockOutcome;
   /** Gives one unit back; false when that failed. */
   release(): boolean;
@@ -24,17 +24,52 @@ const ASYNC_SLICE_MS = 1;
 const MAX_ASYNC_SLEEP_MS = 10;
 
 /**
- * Runs `work` under the lock as Qt's internal locker does, unless this thread already holds
- * it (another object of this thread locked it: waiting would never end). `work` learns which.
+ * The longest single timed system wait (semtimedop, sem_timedwait): longer timeouts are waited
+ * in slices of this length, so every timespec handed to the kernel is small and valid.
  * @internal
  */
-export function underLock<T>(sem: CountingSemaphore, fn: string, work: (alreadyHeld: boolean) => T): T {
+export const MAX_WAIT_SLICE_MS = 3_600_000;
+
+/**
+ * A timed wait of `timeoutMs` (< 0 or not finite, e.g. Infinity: forever) as slices: `next()`
+ * gives the length of the next system wait (-1: forever), `expired()` whether the whole
+ * timeout has run out. @internal
+ */
+export function waitPlan(timeoutMs: number): { next(): number; expired(): boolean } {
+  if (!(timeoutMs >= 0 && Number.isFinite(timeoutMs))) return { next: () => -1, expired: () => false };
+  const deadline = performance.now() + timeoutMs;
+  return {
+    next: () => Math.min(Math.max(0, deadline - performance.now()), MAX_WAIT_SLICE_MS),
+    expired: () => performance.now() >= deadline,
+  };
+}
+
+/** A bound on the internal lock of create/attach/detach (see {@link underLock}). @internal */
+export interface LockBound {
+  /** How long to wait for the lock (< 0: forever, as Qt). */
+  timeoutMs: number;
+  /** Why not getting it in time fails, for the error text: `unable to lock (<reason>)`. */
+  reason: string;
+}
+
+/**
+ * Runs `work` under the lock as Qt's internal locker does, unless this thread already holds
+ * it (another object of this thread locked it: waiting would never end). `work` learns which.
+ * With a `bound`, gives up after `bound.timeoutMs` with a LockError (code
+ * `ERR_QSHM_LOCK_TIMEOUT`) instead of waiting forever.
+ * @internal
+ */
+export function underLock<T>(sem: CountingSemaphore, fn: string, work: (alreadyHeld: boolean) => T, bound?: LockBound): T {
   const mine = sem.heldByThisThread();
   if (!mine) {
+    let outcome: LockOutcome;
     try {
-      sem.acquire(-1);
+      outcome = sem.acquire(bound?.timeoutMs ?? -1);
     } catch (e) {
       throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock`, (e as { code?: string }).code ?? 'ERR_QSHM_LOCK');
+    }
+    if (outcome === 'timeout') {
+      throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock (${bound?.reason ?? 'timed out'})`, 'ERR_QSHM_LOCK_TIMEOUT');
     }
   }
   try {
@@ -48,17 +83,27 @@ export function underLock<T>(sem: CountingSemaphore, fn: string, work: (alreadyH
  * `QSharedMemory.lock()` over a semaphore, for one attachment. Async waits poll in 1 ms
  * slices with growing sleeps (up to 10 ms) between them, so the event loop is never blocked
  * for long; there is nothing to wake (wakeAll is a no-op, the abort flag is polled).
+ * Once the attachment detaches ({@link close}), waits end as timeouts and never touch the
+ * semaphore again: its handle may be closed, or it may be removed, and reopening it would
+ * re-create it (and its key file) for nobody.
  * @internal
  */
 export class SemaphoreLock implements SegmentLock {
   readonly #sem: CountingSemaphore;
   #held = false;
+  #closed = false;
 
   constructor(sem: CountingSemaphore) {
     this.#sem = sem;
   }
 
+  /** Marks the attachment detached: pending and later acquires end as 'timeout'. */
+  close(): void {
+    this.#closed = true;
+  }
+
   acquire(timeoutMs: number): LockOutcome {
+    if (this.#closed) return 'timeout';
     const r = this.#sem.acquire(timeoutMs);
     if (r !== 'timeout') this.#held = true;
     return r;
@@ -69,6 +114,7 @@ export class SemaphoreLock implements SegmentLock {
     let sleep = 1;
     for (;;) {
       if (aborted()) return 'aborted';
+      if (this.#closed) return 'timeout'; // detached while waiting
       const left = deadline - performance.now();
       if (this.acquire(Math.max(0, Math.min(ASYNC_SLICE_MS, left))) !== 'timeout') return 'acquired';
       if (left <= ASYNC_SLICE_MS) return 'timeout';

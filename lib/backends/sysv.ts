@@ -22,7 +22,7 @@ import { C, native } from '../native.js';
 import { AccessMode, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
-import { SemaphoreLock, underLock, type CountingSemaphore } from './semaphore-lock.js';
+import { SemaphoreLock, underLock, waitPlan, type CountingSemaphore } from './semaphore-lock.js';
 import { IpcKeyType, isSystemVType, legacyNativeKeyFor } from '../nativeipckey.js';
 
 const CREATE = 'QSharedMemory::create';
@@ -34,6 +34,11 @@ const REMOVE = 'QSharedMemory::remove';
 
 const KEY_FILE_MODE = 0o640;
 const IPC_MODE = 0o600;
+/**
+ * How often one acquire() re-opens a semaphore that keeps disappearing before it gives up
+ * with a LockError (Qt retries without end; each retry needs someone to remove it again).
+ */
+const MAX_REOPENS = 100;
 
 /**
  * Parses a numeric System V key (`'0x5100c121'`, `'1234'`, `'-5'`): the `key_t`, as the
@@ -154,26 +159,47 @@ class SysvSem implements CountingSemaphore {
     return sysError(INITKEY, errno, syscall, this.spec.path ?? undefined, [code, `unable to set key on lock (QSystemSemaphore::handle: ${text})`]);
   }
 
-  /** semop(-1, SEM_UNDO); reopens once the semaphore was removed (Qt does the same). */
+  /**
+   * semop(-1, SEM_UNDO), waiting up to `timeoutMs` (< 0 or not finite: forever; long waits
+   * in bounded semtimedop slices). When the semaphore was removed (a Qt creator removes it
+   * when its object goes away), re-opens it, which makes it again if needed, and retries, as
+   * Qt does (internals.md §5).
+   */
   acquire(timeoutMs: number): LockOutcome {
-    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    const plan = waitPlan(timeoutMs);
+    let reopens = 0;
     for (;;) {
-      const left = timeoutMs < 0 ? -1 : Math.max(0, deadline - performance.now());
-      const r = native.semop(this.id, -1, C.SEM_UNDO, left);
+      const r = native.semop(this.id, -1, C.SEM_UNDO, plan.next());
       if (r === 0) {
         this.removed = false;
         heldHere.set(this.id, (heldHere.get(this.id) ?? 0) + 1);
         return 'acquired';
       }
       const name = errnoName(r);
-      if (name === 'EAGAIN') return 'timeout';
+      if (name === 'EAGAIN') {
+        if (plan.expired()) return 'timeout';
+        continue; // one slice of a longer wait ran out
+      }
       if (name === 'EINTR') continue;
-      if (name === 'EIDRM' || name === 'EINVAL') {
+      if (this.#gone(r) && reopens++ < MAX_REOPENS) {
         this.open();
         continue;
       }
       throw sysError('QSharedMemory::lock', r, 'semop', this.spec.path ?? undefined, [SharedMemoryError.LockError, 'unable to lock']);
     }
+  }
+
+  /**
+   * Whether semop's error `errno` means our semaphore was removed: EIDRM (removed while we
+   * waited) always; EINVAL (also a bad timeout or operation) only if the id no longer names
+   * a semaphore.
+   */
+  #gone(errno: number): boolean {
+    const name = errnoName(errno);
+    if (name === 'EIDRM') return true;
+    if (name !== 'EINVAL') return false;
+    const v = native.semctlGetval(this.id, 0);
+    return v < 0 && (errnoName(v) === 'EINVAL' || errnoName(v) === 'EIDRM');
   }
 
   /** semop(+1, SEM_UNDO). False when the semaphore was removed under us (by a Qt creator). */
@@ -227,6 +253,7 @@ class SysvAttachment implements Attachment {
 
   /** shmdt; when nobody is attached any more: IPC_RMID, the key file, then the lock. */
   detach(): void {
+    this.lock.close(); // a lockAsync() still waiting must not reopen (re-create) the semaphore
     try {
       underLock(this.#sem, DETACH, (mine) => {
         native.unmap(this.#map);
