@@ -41,9 +41,7 @@ export class HeaderLock {
   }
 
   /** One compare-and-swap: 0 → token. */
-  tryFast(): boolean {
-    return Atomics.compareExchange(this.#words, LOCK_INDEX, 0, this.token) === 0;
-  }
+  readonly tryFast = (): boolean => Atomics.compareExchange(this.#words, LOCK_INDEX, 0, this.token) === 0;
 
   /**
    * Blocks until held or `timeoutMs` (< 0: forever) runs out.

@@ -405,7 +405,12 @@ export class QSharedMemory {
     const s = this.#state;
     const l = s.att?.lock;
     if (l && !s.held) {
-      // Hot path: one compare-and-swap inside acquire(), no native call.
+      // Hot path: one compare-and-swap, no system call, no native call.
+      if (l.tryFast?.()) {
+        s.held = true;
+        this.#abandoned = false;
+        return true;
+      }
       return this.#acquire(l, -1);
     }
     const att = this.#lockable('QSharedMemory::lock');

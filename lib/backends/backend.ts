@@ -9,6 +9,11 @@ import type { LockOutcome } from '../lock.js';
 
 /** The lock behind `QSharedMemory.lock()` for one attachment. @internal */
 export interface SegmentLock {
+  /**
+   * One uncontended attempt with no system call and no native call, where the lock has one
+   * (the header lock: a compare-and-swap). Never throws.
+   */
+  readonly tryFast?: () => boolean;
   /** Blocks until held or the timeout (< 0: forever) runs out. */
   acquire(timeoutMs: number): LockOutcome;
   /** Waits off the event loop. */
