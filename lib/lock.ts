@@ -154,6 +154,7 @@ export class HeaderLock {
   /** Releases a lock this token holds; false if the word does not name us. */
   release(): boolean {
     const w = this.#words;
+    if (w.length === 0) return false; // unmapped: detach() already released it
     if (Atomics.compareExchange(w, LOCK_INDEX, this.token, 0) === this.token) return true; // uncontended
     for (;;) {
       const v = Atomics.load(w, LOCK_INDEX);
@@ -166,6 +167,6 @@ export class HeaderLock {
 
   /** Whether the word currently names this token. */
   isHeldByMe(): boolean {
-    return (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
+    return this.#words.length > 0 && (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
   }
 }

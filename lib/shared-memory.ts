@@ -475,8 +475,7 @@ export class QSharedMemory {
         throw signal!.reason ?? new DOMException('This operation was aborted', 'AbortError');
       }
       if (this.#state.att !== att) {
-        // Detached while waiting: do not keep a lock nobody can release.
-        if (outcome !== 'timeout') lock.release();
+        // Detached while waiting: detach() gave back anything the wait had taken.
         return false;
       }
       return this.#took(outcome);

@@ -97,11 +97,14 @@ int UnixRecvFd(int listen_fd, double timeout_ms, void* buf, size_t cap, size_t* 
   if (r0 < 0) return r0;
   int s = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (s < 0) return -errno;
-  // The same deadline covers a sender that connects and then sends nothing.
+  // A sender that connects and then sends nothing cannot hold this call for long: it gets
+  // what is left of the timeout, but at least a grace period, so a real sender that connected
+  // at the end of a short wait is still served (its message would otherwise be lost).
+  const double kGraceMs = 1000;
   double left = -1;  // forever
   if (timeout_ms >= 0 && timeout_ms < 2147483647.0) {
     left = timeout_ms - (NowMs() - start);
-    if (left < 0) left = 0;
+    if (left < kGraceMs) left = kGraceMs;
   }
   int w = WaitReadable(s, left);
   if (w < 0) {

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, openSync, closeSync, ftruncateSync, writeSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments } from '../dist/index.js';
-import { uniqueKey, run } from './helpers.mjs';
+import { uniqueKey, run, leftovers } from './helpers.mjs';
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
@@ -190,5 +190,60 @@ describe('robustness', function () {
     // Once the hostile process is gone, the same file attaches.
     expect(late.attach()).to.equal(true);
     late.detach();
+  });
+
+  for (const backend of ['file', 'sysv', 'posix']) {
+    it(`'${backend}': lockAsync() then detach() in the same tick neither leaks the lock nor throws`, async () => {
+      const key = uniqueKey('adt');
+      const a = new QSharedMemory(key, { backend });
+      const b = new QSharedMemory(key, { backend });
+      try {
+        expect(a.create(64)).to.equal(true);
+        expect(b.attach()).to.equal(true);
+        const pending = a.lockAsync(); // the lock is free: taken synchronously inside
+        expect(a.detach()).to.equal(true);
+        expect(await pending).to.equal(false);
+        expect(b.tryLock(2000)).to.equal(true); // not left held by the detached object
+        expect(b.lockWasAbandoned()).to.equal(false);
+        expect(b.unlock()).to.equal(true);
+      } finally {
+        a.detach();
+        b.detach();
+        if (backend === 'posix') QSharedMemory.remove(key, { backend });
+      }
+    });
+
+    it(`'${backend}': lockAsync() then detach() of the only attachment leaves the key usable and nothing behind`, async () => {
+      const before = leftovers();
+      const key = uniqueKey('adt1');
+      const a = new QSharedMemory(key, { backend });
+      const c = new QSharedMemory(key, { backend });
+      try {
+        expect(a.create(64)).to.equal(true);
+        const pending = a.lockAsync();
+        expect(a.detach()).to.equal(true);
+        expect(await pending).to.equal(false);
+        if (backend !== 'posix') {
+          // The last detach removed everything, semaphore and key files included.
+          expect(leftovers().filter((x) => !before.includes(x))).to.deep.equal([]);
+        }
+        // POSIX segments outlive their last detach (as in Qt); the others are gone.
+        expect(backend === 'posix' ? c.attach() : c.create(64)).to.equal(true);
+        expect(c.tryLock(2000)).to.equal(true);
+        expect(c.lockWasAbandoned()).to.equal(false);
+        expect(c.unlock()).to.equal(true);
+      } finally {
+        a.detach();
+        c.detach();
+        if (backend === 'posix') QSharedMemory.remove(key, { backend });
+      }
+      expect(leftovers().filter((x) => !before.includes(x))).to.deep.equal([]);
+    });
+  }
+
+  it('a directory whose filesystem cannot make unnamed files gets a clear error', () => {
+    const s = new QSharedMemory(uniqueKey('proc'), { dir: '/proc' });
+    expect(s.create(64)).to.equal(false);
+    expect(s.errorString()).to.contain('O_TMPFILE');
   });
 });

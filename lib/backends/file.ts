@@ -99,7 +99,7 @@ export class FileBackend implements Backend {
     if (name === 'ENOENT' || name === 'ENOTDIR') {
       throw sysError(CREATE, fd, 'open', dir, [SharedMemoryError.KeyError, `directory ${dir} does not exist`]);
     }
-    if (name === 'EOPNOTSUPP' || name === 'EISDIR' || name === 'EINVAL') {
+    if (name === 'ENOTSUP' || name === 'EOPNOTSUPP' || name === 'EISDIR' || name === 'EINVAL') {
       throw sysError(CREATE, fd, 'open(O_TMPFILE)', dir, [SharedMemoryError.UnknownError,
         `the filesystem of ${dir} cannot make unnamed files (O_TMPFILE); use tmpfs (/dev/shm, $XDG_RUNTIME_DIR), ext4, xfs or btrfs`]);
     }

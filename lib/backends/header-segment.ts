@@ -199,6 +199,9 @@ export class HeaderSegment implements Attachment {
   detach(): void {
     if (this.#detached) return;
     this.#detached = true;
+    // A lockAsync() can take the lock in the same tick as a detach(), before QSharedMemory
+    // has recorded that it holds it: never unmap with the word still naming us.
+    if (this.lock?.isHeldByMe()) this.lock.release();
     const header = this.#header!;
     if (this.#slot >= 0) {
       const words = new Int32Array(header);

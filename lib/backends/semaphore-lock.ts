@@ -97,8 +97,13 @@ export class SemaphoreLock implements SegmentLock {
     this.#sem = sem;
   }
 
-  /** Marks the attachment detached: pending and later acquires end as 'timeout'. */
+  /**
+   * Marks the attachment detached: pending and later acquires end as 'timeout'. A unit this
+   * lock still holds is given back first: a lockAsync() can take it in the same tick as a
+   * detach(), before QSharedMemory has recorded that it holds it.
+   */
   close(): void {
+    if (this.#held) this.release();
     this.#closed = true;
   }
 
