@@ -46,14 +46,11 @@ export interface NativeBinding {
   lstat(path: string): NativeStat | number;
   unlink(path: string): number;
   linkFd(fd: number, path: string): number;
-  setCloexec(fd: number, on: boolean): number;
-  getFdFlags(fd: number): number;
   ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
   ofdGetLock(fd: number, type: number, start: number, len: number): number;
   mmap(fd: number, length: number, prot: number, offset: number): ArrayBuffer | number;
   unmap(mapping: ArrayBuffer): number;
   mappingLive(mapping: ArrayBuffer): boolean;
-  mprotect(mapping: ArrayBuffer, offset: number, length: number, prot: number): number;
   futexWait(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): number;
   futexWake(mapping: ArrayBuffer, byteOffset: number, count: number): number;
   futexWaitAsync(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): Promise<number>;
@@ -77,7 +74,6 @@ export interface NativeBinding {
   semUnlink(name: string): number;
   semWait(sem: SemHandle, timeoutMs: number): number;
   semPost(sem: SemHandle): number;
-  semGetValue(sem: SemHandle): number;
   unixListen(path: string, backlog: number): number;
   unixSendFd(path: string, fd: number, payload: Buffer): number;
   unixRecvFdAsync(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: Buffer } | number>;

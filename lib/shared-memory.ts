@@ -661,8 +661,4 @@ export class QSharedMemory {
     }
   }
 
-  /** The attachment (for extensions in this package). @internal */
-  protected get attachment(): Attachment | null {
-    return this.#state.att;
-  }
 }

@@ -251,17 +251,6 @@ Napi::Value LinkFd(const Napi::CallbackInfo& info) {
   if (!Fd(info, 0, &fd) || !Str(info, 1, &path)) return info.Env().Undefined();
   return N(info.Env(), sys::LinkFd(static_cast<int>(fd), path.c_str()));
 }
-Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
-  int64_t fd;
-  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
-  bool on = info.Length() > 1 && info[1].ToBoolean().Value();
-  return N(info.Env(), sys::SetCloexec(static_cast<int>(fd), on));
-}
-Napi::Value GetFdFlags(const Napi::CallbackInfo& info) {
-  int64_t fd;
-  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
-  return N(info.Env(), sys::GetFdFlags(static_cast<int>(fd)));
-}
 Napi::Value OfdLock(const Napi::CallbackInfo& info) {
   int64_t fd, type, start, len;
   if (!Fd(info, 0, &fd) || !Int(info, 1, &type) || !Int(info, 2, &start) || !Int(info, 3, &len))
@@ -300,14 +289,6 @@ Napi::Value MappingLive(const Napi::CallbackInfo& info) {
   Mapping* m = GetMapping(info, 0);
   if (!m) return info.Env().Undefined();
   return Napi::Boolean::New(info.Env(), m->live);
-}
-Napi::Value Mprotect(const Napi::CallbackInfo& info) {
-  Mapping* m = GetMapping(info, 0);
-  int64_t off, len, prot;
-  if (!m || !Int(info, 1, &off) || !Int(info, 2, &len) || !Int(info, 3, &prot)) return info.Env().Undefined();
-  if (!m->live) return N(info.Env(), -EBADF);
-  if (off < 0 || len < 0 || static_cast<size_t>(off + len) > m->len) return N(info.Env(), -EINVAL);
-  return N(info.Env(), sys::Mprotect(static_cast<char*>(m->addr) + off, static_cast<size_t>(len), static_cast<int>(prot)));
 }
 
 // ---- futex ----
@@ -543,11 +524,6 @@ Napi::Value SemPost(const Napi::CallbackInfo& info) {
   if (!s) return info.Env().Undefined();
   return N(info.Env(), sys::SemPost(s));
 }
-Napi::Value SemGetValue(const Napi::CallbackInfo& info) {
-  void* s = SemArg(info, 0);
-  if (!s) return info.Env().Undefined();
-  return N(info.Env(), sys::SemGetValue(s));
-}
 
 // ---- Unix sockets ----
 Napi::Value UnixListen(const Napi::CallbackInfo& info) {
@@ -677,13 +653,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, Cleanup, st);
 #define F(name) exports.Set(JsName(#name), Napi::Function::New(env, name, #name))
   F(Open); F(Close); F(Dup); F(Ftruncate); F(Fallocate); F(Fchmod); F(Fstat); F(Lstat); F(Unlink);
-  F(LinkFd); F(SetCloexec); F(GetFdFlags); F(OfdLock); F(OfdGetLock);
-  F(Mmap); F(Unmap); F(MappingLive); F(Mprotect);
+  F(LinkFd); F(OfdLock); F(OfdGetLock);
+  F(Mmap); F(Unmap); F(MappingLive);
   F(FutexWait); F(FutexWake); F(FutexWaitAsync);
   F(MemfdCreate); F(AddSeals); F(GetSeals);
   F(Ftok); F(Shmget); F(Shmat); F(ShmctlStat); F(ShmctlRmid);
   F(Semget); F(SemctlSetval); F(SemctlGetval); F(SemctlRmid); F(Semop);
-  F(ShmOpen); F(ShmUnlink); F(SemOpen); F(SemClose); F(SemUnlink); F(SemWait); F(SemPost); F(SemGetValue);
+  F(ShmOpen); F(ShmUnlink); F(SemOpen); F(SemClose); F(SemUnlink); F(SemWait); F(SemPost);
   F(UnixListen); F(UnixSendFd); F(UnixRecvFdAsync);
 #undef F
   exports.Set("constants", Constants(env));

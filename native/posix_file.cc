@@ -84,18 +84,6 @@ int LinkFd(int fd, const char* path) {
   return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
-int SetCloexec(int fd, bool on) {
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return -errno;
-  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-  return fcntl(fd, F_SETFD, flags) < 0 ? -errno : 0;
-}
-
-int GetFdFlags(int fd) {
-  int r = fcntl(fd, F_GETFD);
-  return r < 0 ? -errno : r;
-}
-
 #ifndef F_OFD_SETLK
 #define F_OFD_GETLK 36
 #define F_OFD_SETLK 37
@@ -138,10 +126,6 @@ void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err) {
 }
 
 int Munmap(void* addr, size_t len) { return munmap(addr, len) < 0 ? -errno : 0; }
-
-int Mprotect(void* addr, size_t len, int prot) {
-  return mprotect(addr, len, prot) < 0 ? -errno : 0;
-}
 
 }  // namespace sys
 }  // namespace qshm

@@ -55,11 +55,5 @@ int SemWait(void* sem, double timeout_ms) {
 
 int SemPost(void* sem) { return sem_post(static_cast<sem_t*>(sem)) < 0 ? -errno : 0; }
 
-int SemGetValue(void* sem) {
-  int v = 0;
-  if (sem_getvalue(static_cast<sem_t*>(sem), &v) < 0) return -errno;
-  return v;
-}
-
 }  // namespace sys
 }  // namespace qshm

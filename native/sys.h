@@ -33,8 +33,6 @@ int Fstat(int fd, FileStat* out);
 int Lstat(const char* path, FileStat* out);
 int Unlink(const char* path);
 int LinkFd(int fd, const char* path);  // give an O_TMPFILE file a name
-int SetCloexec(int fd, bool on);
-int GetFdFlags(int fd);  // F_GETFD
 // OFD byte-range locks. type: F_RDLCK/F_WRLCK/F_UNLCK. wait: F_OFD_SETLKW.
 int OfdLock(int fd, int type, int64_t start, int64_t len, bool wait);
 // Returns the type of a conflicting lock (F_UNLCK if none) or -errno.
@@ -42,7 +40,6 @@ int OfdGetLock(int fd, int type, int64_t start, int64_t len);
 int PageSize();
 void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err);
 int Munmap(void* addr, size_t len);
-int Mprotect(void* addr, size_t len, int prot);
 
 // ---- futex (linux_futex.cc / unsupported.cc) ----
 // Shared (not FUTEX_PRIVATE) wait/wake on a 32-bit word in a MAP_SHARED mapping.
@@ -85,7 +82,6 @@ int SemClose(void* sem);
 int SemUnlink(const char* name);
 int SemWait(void* sem, double timeout_ms);  // <0 forever, 0 trywait
 int SemPost(void* sem);
-int SemGetValue(void* sem);
 
 // ---- Unix domain sockets with SCM_RIGHTS (unix_socket.cc) ----
 int UnixListen(const char* path, int backlog);
