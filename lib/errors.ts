@@ -171,3 +171,11 @@ export function argTypeError(name: string, expected: string, actual: unknown): T
   (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
   return err;
 }
+
+/** Checks an {@link AccessMode} argument (TypeError otherwise). @internal */
+export function checkAccessMode(mode: unknown): AccessMode {
+  if (mode !== AccessMode.ReadOnly && mode !== AccessMode.ReadWrite) {
+    throw argTypeError('mode', 'AccessMode.ReadOnly (0) or AccessMode.ReadWrite (1)', mode);
+  }
+  return mode;
+}

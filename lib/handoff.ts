@@ -15,7 +15,7 @@ import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from '
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { C, native } from './native.js';
-import { AccessMode, QshmError, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from './errors.js';
+import { AccessMode, QshmError, SharedMemoryError, argTypeError, check, checkAccessMode, errnoName, qshmError, sysError } from './errors.js';
 import { QSharedMemory } from './shared-memory.js';
 import { QSHM_FD_ENV } from './backends/memfd.js';
 
@@ -28,12 +28,6 @@ export const MAX_SEGMENT_MESSAGE = 4096 - FRAME.length;
 /** Wait slice of accept(): how soon close() and abort signals are noticed. */
 const ACCEPT_SLICE_MS = 200;
 
-function checkMode(mode: unknown): AccessMode {
-  if (mode !== AccessMode.ReadOnly && mode !== AccessMode.ReadWrite) {
-    throw argTypeError('mode', 'AccessMode.ReadOnly (0) or AccessMode.ReadWrite (1)', mode);
-  }
-  return mode;
-}
 
 /**
  * A descriptor to hand over: a new open file description of `shm`'s memfd (read-only if
@@ -247,7 +241,7 @@ export class SegmentListener {
     const fn = 'SegmentListener.accept';
     if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
     const { mode = AccessMode.ReadWrite, timeoutMs, signal } = options;
-    checkMode(mode);
+    checkAccessMode(mode);
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
       throw argTypeError('options.timeoutMs', 'a number', timeoutMs);
     }

@@ -4,7 +4,7 @@
  * the backend chosen in the options. Wrong argument types throw TypeError.
  * @packageDocumentation
  */
-import { AccessMode, QshmError, SharedMemoryError, argTypeError, qshmError } from './errors.js';
+import { AccessMode, QshmError, SharedMemoryError, argTypeError, checkAccessMode, qshmError } from './errors.js';
 import type { Attachment, Backend, BackendName, SegmentLock } from './backends/backend.js';
 import { backendFactories } from './backends/index.js';
 import {
@@ -95,13 +95,6 @@ function checkOptions(o: unknown): QSharedMemoryOptions {
 function waitMs(timeoutMs: number): number {
   if (Number.isFinite(timeoutMs)) return Math.max(0, timeoutMs);
   return timeoutMs > 0 ? -1 : 0;
-}
-
-function checkAccessMode(mode: unknown): AccessMode {
-  if (mode !== AccessMode.ReadOnly && mode !== AccessMode.ReadWrite) {
-    throw argTypeError('mode', 'AccessMode.ReadOnly (0) or AccessMode.ReadWrite (1)', mode);
-  }
-  return mode;
 }
 
 /**

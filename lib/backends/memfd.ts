@@ -15,8 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { C, native } from '../native.js';
-import { Layout } from '../format.js';
-import { AccessMode, SharedMemoryError, check, errnoName, qshmError, sysError } from '../errors.js';
+import { AccessMode, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from '../errors.js';
 import type { Attachment, Backend, SegmentLock } from './backend.js';
 import { HeaderSegment, initHeader, statRegular } from './header-segment.js';
 
@@ -85,18 +84,12 @@ const SEAL_KEYS = ['shrink', 'grow', 'write', 'futureWrite', 'seal'] as const;
 
 /** Validates `seal()`'s argument (TypeError on wrong types) and returns the F_SEAL_* bits. @internal */
 export function sealBits(o: unknown): number {
-  if (o === null || typeof o !== 'object') {
-    const err = new TypeError(`The "seals" argument must be an object. Received ${o === null ? 'null' : typeof o}`);
-    throw Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
-  }
+  if (o === null || typeof o !== 'object') throw argTypeError('seals', 'an object', o);
   let bits = 0;
   for (const k of SEAL_KEYS) {
     const v = (o as Record<string, unknown>)[k];
     if (v === undefined || v === false) continue;
-    if (v !== true) {
-      const err = new TypeError(`The "seals.${k}" property must be a boolean. Received ${typeof v}`);
-      throw Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
-    }
+    if (v !== true) throw argTypeError(`seals.${k}`, 'of type boolean', v);
     bits |= SEAL[k];
   }
   return bits;
@@ -199,10 +192,7 @@ export class MemfdAttachment implements Attachment {
       throw e;
     }
     try {
-      this.#seg.detach();
-      // That detach's last-one-out probe may have left an exclusive presence lock on the OFD
-      // sealFd still holds; sealFd is no attachment, so drop it.
-      native.ofdLock(sealFd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
+      this.#seg.detach(); // it releases its presence lock, which sealFd's shared OFD would otherwise keep
       const r = native.addSeals(sealFd, bits);
       if (r === 0) {
         this.#seg = readOnly;
