@@ -56,8 +56,10 @@ export function leftovers() {
   for (const f of readdirSync('/dev/shm')) {
     if (/^(qipc_|qshm|sem\.qipc_|sem\.qshm|qshmtest)/.test(f)) out.push(`/dev/shm/${f}`);
   }
-  for (const f of readdirSync('/tmp')) {
-    if (f.startsWith('qipc_')) out.push(`/tmp/${f}`);
+  // Qt and qshm put System V key files in $TMPDIR (QDir::tempPath()), /tmp by default.
+  const tmp = process.env.TMPDIR || '/tmp';
+  for (const f of readdirSync(tmp)) {
+    if (f.startsWith('qipc_')) out.push(join(tmp, f));
   }
   for (const kind of ['shm', 'sem']) {
     const lines = readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1);
