@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
+import { LOCAL_BUILDS, libcFamily, prebuildPath } from './addon.js';
 import { existsSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
@@ -87,17 +88,17 @@ export interface NativeBinding {
   };
 }
 
+/**
+ * Loads the addon: `$QSHM_NATIVE_BINDING` if set, then a local build, then the prebuilt binary
+ * for this platform (see addon.ts for why in that order). On failure the error lists every
+ * file tried with the reason, and the fixes.
+ */
 function load(): NativeBinding {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = join(here, '..');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const require = createRequire(import.meta.url);
   const override = process.env.QSHM_NATIVE_BINDING;
-  const candidates = [
-    ...(override ? [override] : []),
-    join(root, 'build', 'Release', 'qshm.node'),
-    join(root, 'build', 'Debug', 'qshm.node'),
-    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qshm.node'),
-  ];
+  const prebuild = prebuildPath();
+  const candidates = [...(override ? [override] : []), ...[...LOCAL_BUILDS, prebuild].map((f) => join(root, f))];
   const tried: string[] = [];
   for (const file of candidates) {
     if (!existsSync(file)) {
@@ -107,15 +108,18 @@ function load(): NativeBinding {
     try {
       return require(file) as NativeBinding;
     } catch (e) {
-      tried.push(`${file} (${(e as Error).message})`);
+      tried.push(`${file} (${(e as Error).message.split('\n')[0]})`);
     }
   }
   throw new Error(
-    `qshm: could not load its native addon on ${process.platform}-${process.arch}, Node ${process.version}.\n` +
+    `qshm: could not load its native addon on ${process.platform}-${process.arch}` +
+      `${process.platform === 'linux' ? ` (${libcFamily()})` : ''}, Node ${process.version}.\n` +
       `Tried:\n  ${tried.join('\n  ')}\n` +
       'Possible solutions:\n' +
-      '  - run `npm rebuild qshm` (or `npx node-gyp rebuild` in the package) to build it; it needs python3, make and a C++17 compiler;\n' +
-      '  - set QSHM_NATIVE_BINDING to the path of a qshm.node built for this Node version;\n' +
+      `  - prebuilt binaries ship for linux-x64 and linux-arm64 (glibc 2.34+) and win32-x64; elsewhere, or if ${prebuild} failed to load,\n` +
+      '    run `npm rebuild qshm` to build it from source: it needs a C++17 compiler (g++, or $CXX), make and python3, and downloads nothing;\n' +
+      '  - if npm ran with --ignore-scripts on a platform without a prebuilt binary, run `npm rebuild qshm`;\n' +
+      '  - set QSHM_NATIVE_BINDING to the path of a qshm.node built for this platform;\n' +
       '  - do not run Node with --no-addons.',
   );
 }
