@@ -62,7 +62,7 @@ function nodeGypCli(env) {
  * `node-gyp rebuild` in `cwd` (a directory with binding.gyp) against npm-delivered headers.
  * `arch` cross-compiles (set CC/CXX in `env`). Returns the exit status.
  */
-export function nodeGypRebuild({ cwd = ROOT, arch, env = process.env, debug = false } = {}) {
+export function nodeGypRebuild({ cwd = ROOT, arch, env = process.env, debug = false, stdio = 'inherit' } = {}) {
   const childEnv = { ...env };
   // Headers come from --nodedir below; a nodedir or dist-url from the user's npm config must not win.
   for (const k of Object.keys(childEnv)) {
@@ -74,6 +74,6 @@ export function nodeGypRebuild({ cwd = ROOT, arch, env = process.env, debug = fa
   const args = [nodeGypCli(env), 'rebuild', ...headers];
   if (arch) args.push(`--arch=${arch}`);
   if (debug) args.push('--debug');
-  const r = spawnSync(process.execPath, args, { cwd, env: childEnv, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, args, { cwd, env: childEnv, stdio });
   return r.status ?? 1;
 }

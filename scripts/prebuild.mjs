@@ -22,6 +22,8 @@ const strict = argv.includes('--strict');
 const wanted = argv.filter((a) => !a.startsWith('--'));
 const targets = wanted.length ? wanted : ['linux-x64', 'linux-arm64', 'win32-x64'];
 let failed = false;
+// Build output goes to stderr: `npm pack --json` prints its JSON on stdout.
+const TO_STDERR = ['inherit', 2, 2];
 
 function problem(msg, fatal) {
   console.error(`prebuild: ${msg}`);
@@ -50,17 +52,17 @@ function buildLinux(arch) {
   symlinkSync(join(ROOT, 'native'), join(stage, 'native'));
   const env = { ...process.env, CXX: cxx, CC: `${prefix}gcc`, LINK: cxx };
   delete env.CFLAGS; delete env.CXXFLAGS; delete env.LDFLAGS;
-  const status = nodeGypRebuild({ cwd: stage, arch, env });
+  const status = nodeGypRebuild({ cwd: stage, arch, env, stdio: TO_STDERR });
   const built = join(stage, 'build', 'Release', 'qshm.node');
   if (status !== 0 || !existsSync(built)) return problem(`linux-${arch}: node-gyp failed (exit ${status})`, true);
   const out = join(ROOT, 'prebuilds', `linux-${arch}`, 'qshm.glibc.napi.node');
   mkdirSync(join(out, '..'), { recursive: true });
   copyFileSync(built, out);
-  const strip = spawnSync(which(`${prefix}strip`) ?? 'strip', ['--strip-unneeded', out], { stdio: 'inherit' });
+  const strip = spawnSync(which(`${prefix}strip`) ?? 'strip', ['--strip-unneeded', out], { stdio: TO_STDERR });
   if (strip.status !== 0) problem(`linux-${arch}: strip failed; keeping the unstripped binary`, false);
   if (elfMachine(out) !== ELF_MACHINE[arch]) return problem(`linux-${arch}: ${out} is not an ${arch} ELF file`, true);
   rmSync(stage, { recursive: true, force: true });
-  console.log(`prebuild: linux-${arch}: ${out} (${readFileSync(out).length} bytes)`);
+  console.error(`prebuild: linux-${arch}: ${out} (${readFileSync(out).length} bytes)`);
 }
 
 function buildWin32() {
@@ -71,10 +73,10 @@ function buildWin32() {
   }
   const npm = process.env.npm_execpath;
   const r = npm
-    ? spawnSync(process.execPath, [npm, 'run', 'build:win32'], { cwd: ROOT, stdio: 'inherit' })
-    : spawnSync('npm', ['run', 'build:win32'], { cwd: ROOT, stdio: 'inherit' });
+    ? spawnSync(process.execPath, [npm, 'run', 'build:win32'], { cwd: ROOT, stdio: TO_STDERR })
+    : spawnSync('npm', ['run', 'build:win32'], { cwd: ROOT, stdio: TO_STDERR });
   if (r.status !== 0 || !existsSync(out)) return problem(`win32-x64: \`npm run build:win32\` failed or did not write ${out}`, true);
-  console.log(`prebuild: win32-x64: ${out} (${readFileSync(out).length} bytes)`);
+  console.error(`prebuild: win32-x64: ${out} (${readFileSync(out).length} bytes)`);
 }
 
 for (const t of targets) {
