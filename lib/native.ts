@@ -34,6 +34,27 @@ export interface NativeShmStat {
 /** Opaque POSIX semaphore handle. @internal */
 export type SemHandle = { readonly __sem: unique symbol };
 
+/**
+ * Which native facilities this build of the addon has (chosen per OS by binding.gyp).
+ * @internal
+ */
+export interface NativeCapabilities {
+  /** Files, mmap, fstat (`open`, `mmap`, ...). */
+  readonly file: boolean;
+  /** Open-file-description byte-range locks (`ofdLock`, `ofdGetLock`). */
+  readonly ofdLocks: boolean;
+  /** Shared futex wait/wake on a mapping's word (`futexWait`, `futexWake`, `futexWaitAsync`). */
+  readonly futex: boolean;
+  /** memfd_create and file seals (`memfdCreate`, `addSeals`, `getSeals`). */
+  readonly memfd: boolean;
+  /** System V shared memory and semaphores (`shmget`, `semget`, ...). */
+  readonly sysv: boolean;
+  /** POSIX shared memory and named semaphores (`shmOpen`, `semOpen`, ...). */
+  readonly posixShm: boolean;
+  /** Descriptor passing over Unix domain sockets (`unixListen`, `unixSendFd`, `unixRecvFdAsync`). */
+  readonly unixSocket: boolean;
+}
+
 /** The addon's exports. Numbers < 0 are `-errno`. @internal */
 export interface NativeBinding {
   open(path: string, flags: number, mode: number): number;
@@ -85,6 +106,7 @@ export interface NativeBinding {
     MFD_CLOEXEC?: number; MFD_ALLOW_SEALING?: number; F_SEAL_SEAL?: number; F_SEAL_SHRINK?: number;
     F_SEAL_GROW?: number; F_SEAL_WRITE?: number; F_SEAL_FUTURE_WRITE: number; pageSize: number;
   };
+  capabilities: NativeCapabilities;
 }
 
 function load(): NativeBinding {
@@ -124,6 +146,8 @@ function load(): NativeBinding {
 export const native: NativeBinding = load();
 /** Native constants (open flags, lock types, seals, page size). @internal */
 export const C = native.constants;
+/** Which native facilities this build has. @internal */
+export const capabilities: NativeCapabilities = native.capabilities;
 /**
  * The largest mapping qshm hands to JavaScript: one Buffer/ArrayBuffer must cover a segment's
  * data, so this Node's `buffer.constants.MAX_LENGTH` (4 GiB on Node 20).

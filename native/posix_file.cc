@@ -84,6 +84,15 @@ int LinkFd(int fd, const char* path) {
   return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
+bool HasOfdLocks() {
+#ifdef __linux__
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Older C libraries lack the names; Linux has had the calls since 3.15.
 #ifndef F_OFD_SETLK
 #define F_OFD_GETLK 36
 #define F_OFD_SETLK 37
