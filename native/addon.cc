@@ -45,8 +45,7 @@ bool Fd(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
   if (!Int(info, i, out)) return false;
   if (*out < 0 || *out > 2147483647 ||
       static_cast<double>(*out) != info[i].As<Napi::Number>().DoubleValue()) {
-    return Fail(info.Env(),
-                "qshm native: expected a descriptor (a whole number from 0 to 2^31-1)");
+    return Fail(info.Env(), "qshm native: expected a descriptor (a whole number from 0 to 2^31-1)");
   }
   return true;
 }
@@ -70,8 +69,7 @@ bool Str(const Napi::CallbackInfo& info, size_t i, std::string* out) {
   return true;
 }
 
-void Export(Napi::Env env, Napi::Object exports, const char* js_name,
-            Napi::Function::Callback fn) {
+void Export(Napi::Env env, Napi::Object exports, const char* js_name, Napi::Function::Callback fn) {
   exports.Set(js_name, Napi::Function::New(env, fn, js_name));
 }
 

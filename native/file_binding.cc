@@ -124,8 +124,7 @@ Napi::Value OfdLock(const Napi::CallbackInfo& info) {
 Napi::Value OfdGetLock(const Napi::CallbackInfo& info) {
   int64_t fd, type, start, len;
   if (!LockArgs(info, &fd, &type, &start, &len)) return info.Env().Undefined();
-  return N(info.Env(),
-           sys::OfdGetLock(static_cast<int>(fd), static_cast<int>(type), start, len));
+  return N(info.Env(), sys::OfdGetLock(static_cast<int>(fd), static_cast<int>(type), start, len));
 }
 
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
@@ -135,8 +134,8 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   }
   if (len <= 0) return N(info.Env(), -EINVAL);
   int err = 0;
-  void* p = sys::Mmap(static_cast<size_t>(len), static_cast<int>(prot), static_cast<int>(fd),
-                      off, &err);
+  void* p =
+      sys::Mmap(static_cast<size_t>(len), static_cast<int>(prot), static_cast<int>(fd), off, &err);
   if (!p) return N(info.Env(), -err);
   return MakeMapping(info.Env(), p, static_cast<size_t>(len), sys::Munmap);
 }

@@ -7,8 +7,7 @@ namespace qshm {
 namespace {
 
 // mapping, byteOffset, expected, timeoutMs: the arguments of both waits.
-uint32_t* WaitArgs(const Napi::CallbackInfo& info, int* err, int64_t* expected,
-                   double* timeout) {
+uint32_t* WaitArgs(const Napi::CallbackInfo& info, int* err, int64_t* expected, double* timeout) {
   uint32_t* w = MappingWord(info, err);
   if (!w && !*err) return nullptr;
   if (!Int(info, 2, expected) || !Dbl(info, 3, timeout)) {
@@ -65,8 +64,8 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   if (!w) return ResolvedPromise(env, err);
   // Bounded so that a worker or process shutdown never waits long on the pool.
   if (!(timeout >= 0) || timeout > 1000) timeout = 1000;
-  return QueueJob(env, new FutexJob(w, static_cast<uint32_t>(expected), timeout),
-                  "qshm.futexWait", info[0]);
+  return QueueJob(env, new FutexJob(w, static_cast<uint32_t>(expected), timeout), "qshm.futexWait",
+                  info[0]);
 }
 
 void Register(Napi::Env env, Napi::Object exports, Napi::Object, Capabilities* caps) {

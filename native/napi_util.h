@@ -80,7 +80,8 @@ class AsyncJob {
 // Queues job (taking it) and returns its promise. keep_alive (optional) is kept from garbage
 // collection until the job completes. If the job cannot be queued the promise resolves with
 // -EAGAIN. Returns undefined only if no promise could be made.
-Napi::Value QueueJob(Napi::Env env, AsyncJob* job, const char* name, napi_value keep_alive = nullptr);
+Napi::Value QueueJob(Napi::Env env, AsyncJob* job, const char* name,
+                     napi_value keep_alive = nullptr);
 // A promise already resolved with v (an argument error found before queueing).
 Napi::Value ResolvedPromise(Napi::Env env, double v);
 

@@ -31,8 +31,7 @@ Napi::Value Shmget(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   if (size < 0) return N(info.Env(), -EINVAL);
-  return N(info.Env(),
-           sys::Shmget(Key(key), static_cast<size_t>(size), static_cast<int>(flags)));
+  return N(info.Env(), sys::Shmget(Key(key), static_cast<size_t>(size), static_cast<int>(flags)));
 }
 
 int Shmdt(void* addr, size_t) { return sys::Shmdt(addr); }
@@ -83,8 +82,8 @@ Napi::Value SemctlSetval(const Napi::CallbackInfo& info) {
   if (!Int(info, 0, &id) || !Int(info, 1, &num) || !Int(info, 2, &v)) {
     return info.Env().Undefined();
   }
-  return N(info.Env(), sys::SemctlSetval(static_cast<int>(id), static_cast<int>(num),
-                                         static_cast<int>(v)));
+  return N(info.Env(),
+           sys::SemctlSetval(static_cast<int>(id), static_cast<int>(num), static_cast<int>(v)));
 }
 
 Napi::Value SemctlGetval(const Napi::CallbackInfo& info) {

@@ -32,15 +32,14 @@ Napi::Value UnixSendFd(const Napi::CallbackInfo& info) {
 class RecvJob : public AsyncJob {
  public:
   RecvJob(int lfd, double timeout) : lfd_(lfd), timeout_(timeout) {}
-  void Execute() override {
-    result_ = sys::UnixRecvFd(lfd_, timeout_, buf_, sizeof buf_, &n_);
-  }
+  void Execute() override { result_ = sys::UnixRecvFd(lfd_, timeout_, buf_, sizeof buf_, &n_); }
   napi_value Result(napi_env env) override {
     napi_value v = nullptr;
     if (result_ < 0) return napi_create_double(env, result_, &v) == napi_ok ? v : nullptr;
     napi_value fdv, data;
     void* copy = nullptr;
-    if (napi_create_object(env, &v) != napi_ok || napi_create_int32(env, result_, &fdv) != napi_ok ||
+    if (napi_create_object(env, &v) != napi_ok ||
+        napi_create_int32(env, result_, &fdv) != napi_ok ||
         napi_set_named_property(env, v, "fd", fdv) != napi_ok ||
         napi_create_buffer_copy(env, n_, buf_, &copy, &data) != napi_ok ||
         napi_set_named_property(env, v, "data", data) != napi_ok) {
