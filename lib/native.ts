@@ -31,29 +31,26 @@ export interface NativeShmStat {
   cpid: number;
 }
 
+/** Which native facilities this build of the addon has. @internal */
+export interface Capabilities {
+  /** Files with O_TMPFILE creation, mmap, fstat. */
+  file: boolean;
+  /** Open file description locks (F_OFD_SETLK). */
+  ofdLocks: boolean;
+  /** Futex wait/wake on a word of a shared mapping. */
+  futex: boolean;
+  /** memfd_create and file seals. */
+  memfd: boolean;
+  /** System V shared memory and semaphores. */
+  sysv: boolean;
+  /** POSIX shm_open and named semaphores. */
+  posixShm: boolean;
+  /** Unix-domain sockets with SCM_RIGHTS. */
+  unixSocket: boolean;
+}
+
 /** Opaque POSIX semaphore handle. @internal */
 export type SemHandle = { readonly __sem: unique symbol };
-
-/**
- * Which native facilities this build of the addon has (chosen per OS by binding.gyp).
- * @internal
- */
-export interface NativeCapabilities {
-  /** Files, mmap, fstat (`open`, `mmap`, ...). */
-  readonly file: boolean;
-  /** Open-file-description byte-range locks (`ofdLock`, `ofdGetLock`). */
-  readonly ofdLocks: boolean;
-  /** Shared futex wait/wake on a mapping's word (`futexWait`, `futexWake`, `futexWaitAsync`). */
-  readonly futex: boolean;
-  /** memfd_create and file seals (`memfdCreate`, `addSeals`, `getSeals`). */
-  readonly memfd: boolean;
-  /** System V shared memory and semaphores (`shmget`, `semget`, ...). */
-  readonly sysv: boolean;
-  /** POSIX shared memory and named semaphores (`shmOpen`, `semOpen`, ...). */
-  readonly posixShm: boolean;
-  /** Descriptor passing over Unix domain sockets (`unixListen`, `unixSendFd`, `unixRecvFdAsync`). */
-  readonly unixSocket: boolean;
-}
 
 /** The addon's exports. Numbers < 0 are `-errno`. @internal */
 export interface NativeBinding {
@@ -98,6 +95,8 @@ export interface NativeBinding {
   unixListen(path: string, backlog: number): number;
   unixSendFd(path: string, fd: number, payload: Buffer): number;
   unixRecvFdAsync(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: Buffer } | number>;
+  /** Which facilities this build has (absent from builds older than the facility split). */
+  capabilities?: Capabilities;
   constants: Record<string, number> & {
     O_RDONLY: number; O_RDWR: number; O_CREAT: number; O_EXCL: number; O_CLOEXEC: number;
     O_NOFOLLOW: number; O_TMPFILE?: number; PROT_READ: number; PROT_WRITE: number;
@@ -106,7 +105,6 @@ export interface NativeBinding {
     MFD_CLOEXEC?: number; MFD_ALLOW_SEALING?: number; F_SEAL_SEAL?: number; F_SEAL_SHRINK?: number;
     F_SEAL_GROW?: number; F_SEAL_WRITE?: number; F_SEAL_FUTURE_WRITE: number; pageSize: number;
   };
-  capabilities: NativeCapabilities;
 }
 
 function load(): NativeBinding {
@@ -146,10 +144,20 @@ function load(): NativeBinding {
 export const native: NativeBinding = load();
 /** Native constants (open flags, lock types, seals, page size). @internal */
 export const C = native.constants;
-/** Which native facilities this build has. @internal */
-export const capabilities: NativeCapabilities = native.capabilities;
 /**
  * The largest mapping qshm hands to JavaScript: one Buffer/ArrayBuffer must cover a segment's
  * data, so this Node's `buffer.constants.MAX_LENGTH` (4 GiB on Node 20).
  */
 export const MAX_MAPPING: number = bufferConstants.MAX_LENGTH;
+
+const linux = process.platform === 'linux';
+/** The facilities this build has; backends are available or not from this alone. @internal */
+export const capabilities: Readonly<Capabilities> = Object.freeze(native.capabilities ?? {
+  file: linux && C.O_TMPFILE !== undefined,
+  ofdLocks: linux,
+  futex: linux,
+  memfd: linux,
+  sysv: process.platform !== 'win32',
+  posixShm: process.platform !== 'win32',
+  unixSocket: process.platform !== 'win32',
+});

@@ -165,6 +165,7 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   QSHM_CONSTANT(constants, O_DIRECTORY);
 #ifdef O_TMPFILE
   QSHM_CONSTANT(constants, O_TMPFILE);
+  caps->file = true;  // the file backend creates its files unnamed (Linux 3.11)
 #endif
   QSHM_CONSTANT(constants, PROT_NONE);
   QSHM_CONSTANT(constants, PROT_READ);
@@ -174,7 +175,6 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   QSHM_CONSTANT(constants, F_UNLCK);
   QSHM_CONSTANT(constants, FD_CLOEXEC);
   constants.Set("pageSize", sys::PageSize());
-  caps->file = true;
   caps->ofdLocks = sys::HasOfdLocks();
 }
 

@@ -88,7 +88,7 @@ Napi::Value ResolvedPromise(Napi::Env env, double v);
 // ---- facilities ----
 // What this build can do, exported as `capabilities`. Each facility sets its own flags.
 struct Capabilities {
-  bool file = false;        // files, mmap, fstat (posix_file.cc)
+  bool file = false;        // files with O_TMPFILE creation, mmap, fstat (posix_file.cc)
   bool ofdLocks = false;    // open-file-description byte-range locks (posix_file.cc)
   bool futex = false;       // shared futex wait/wake (linux_futex.cc)
   bool memfd = false;       // memfd_create and seals (linux_memfd.cc)
