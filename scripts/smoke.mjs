@@ -24,7 +24,7 @@ const PEER = process.env.QSHM_SMOKE_NODE ? JSON.parse(process.env.QSHM_SMOKE_NOD
 const N = 20000;
 const GREETING = 'hello from the creator';
 // Layout of the test segment: u32 words.
-const COUNTER = 0, READY = 1, DONE = 2, TEXT = 64; // TEXT is a byte offset
+const COUNTER = 0, READY = 1, TEXT = 64; // TEXT is a byte offset
 
 function fail(msg) {
   console.error(`smoke: FAIL: ${msg}`);
