@@ -117,10 +117,17 @@ function load(): NativeBinding {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const require = createRequire(import.meta.url);
   const override = process.env.QSHM_NATIVE_BINDING;
-  const prebuild = prebuildPath();
-  const candidates = [...(override ? [override] : []), ...[...LOCAL_BUILDS, prebuild].map((f) => join(root, f))];
+  // The prebuilt binary's name needs the C library, which costs a read of /proc/self/maps:
+  // worked out only when no local build loads.
+  let prebuild = '';
+  const candidates = function* (): Generator<string> {
+    if (override) yield override;
+    for (const f of LOCAL_BUILDS) yield join(root, f);
+    prebuild = prebuildPath();
+    yield join(root, prebuild);
+  };
   const tried: string[] = [];
-  for (const file of candidates) {
+  for (const file of candidates()) {
     if (!existsSync(file)) {
       tried.push(`${file} (missing)`);
       continue;
