@@ -17,24 +17,8 @@ import { legacyKeyName } from '../keys.js';
 import type { BackendName } from '../backends/backend.js';
 import { inspectPath } from '../inspect.js';
 import { scan, type Entry } from './scan.js';
-
-/** Exit statuses (docs/cli.md). */
-export const Exit = { OK: 0, REFUSED: 1, USAGE: 2, TIMEOUT: 75 } as const;
-
-/** A failure that ends the command: one stderr line, then `status`. */
-class CliError extends Error {
-  constructor(readonly status: number, readonly errorName: string, message: string) {
-    super(message);
-  }
-}
-
-const usage = (msg: string) => new CliError(Exit.USAGE, 'UsageError', msg);
-const refused = (qt: SharedMemoryError, msg: string) => new CliError(Exit.REFUSED, SharedMemoryError[qt], msg);
-
-function fromQshm(e: QshmError | null, fallback: string): CliError {
-  if (!e) return new CliError(Exit.REFUSED, 'UnknownError', fallback);
-  return new CliError(Exit.REFUSED, SharedMemoryError[e.qtError], e.message);
-}
+import { lockSegment } from './locker.js';
+import { CliError, Exit, exitKeeping, fromQshm, refused, shmFor, usage } from './common.js';
 
 const out = (s: string) => writeSync(1, s);
 const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
@@ -170,46 +154,6 @@ function one(target: string, o: { backend?: BackendName; dir?: string }): Entry 
   return found[0]!;
 }
 
-/**
- * A QSharedMemory for a found entry, set up so that it shares the lock with the segment's
- * other users: Qt's System V and POSIX segments need their key (the semaphore derives from it).
- */
-function shmFor(e: Entry): QSharedMemory {
-  switch (e.backend) {
-    case 'file':
-    case 'memfd': {
-      const shm = new QSharedMemory(undefined, { backend: e.backend });
-      shm.setNativeKey(e.path!);
-      return shm;
-    }
-    case 'sysv':
-    case 'posix':
-      if (e.origin === 'qt') {
-        if (e.key === null) {
-          throw refused(SharedMemoryError.KeyError, `${e.path ?? e.name} is a Qt segment: name it by its key (Qt's lock semaphore is derived from the key, not from the name)`);
-        }
-        return new QSharedMemory(e.key, { backend: e.backend });
-      }
-      return new QSharedMemory(new QNativeIpcKey(e.name, IpcKeyType.PosixRealtime));
-    default:
-      throw refused(SharedMemoryError.KeyError, `${e.name} is not a segment qshm can attach to (${e.note ?? 'foreign'})`);
-  }
-}
-
-/**
- * Ends the process without detaching: a command that only looked at or wrote into a segment
- * must not remove it as "the last detach" would (file and System V segments). The kernel
- * closes the descriptors and mappings; the lock was released before. Skips the library's exit
- * handler, which would detach.
- */
-function exitKeeping(status: number): never {
-  const really = (process as unknown as { reallyExit?: (code: number) => never }).reallyExit;
-  if (really) really.call(process, status);
-  // Never through the library's exit handler: a command must not remove what it only looked
-  // at (see exitKeeping); `create --hold` detaches explicitly before it gets here.
-  exitKeeping(status);
-}
-
 function human(n: number | null): string {
   if (n === null) return '-';
   for (const [u, s] of [[1 << 30, 'G'], [1 << 20, 'M'], [1 << 10, 'K']] as const) if (n >= u && n % u === 0) return `${n / u}${s}`;
@@ -333,7 +277,11 @@ function removeOrWhy(e: Entry, force: boolean, dryRun: boolean): string | [strin
       if (dryRun) return null;
       // Qt's order: segment, its key file, then the semaphore and its key file.
       QSharedMemory.remove(new QNativeIpcKey(e.path!, IpcKeyType.SystemV));
-      if (e.sysv?.semKeyFile) QSharedMemory.remove(new QNativeIpcKey(e.sysv.semKeyFile, IpcKeyType.SystemV));
+      // The semaphore by its numeric key, then its key file: remove() of a key file path
+      // unlinks the file before it looks up the semaphore keyed on that same file.
+      const sv = e.sysv;
+      if (sv?.semKey) QSharedMemory.remove(new QNativeIpcKey(sv.semKey, IpcKeyType.SystemV));
+      if (sv?.semKeyFile && existsSync(sv.semKeyFile)) unlinkSync(sv.semKeyFile);
       return null;
     }
     case 'posix': {
@@ -437,20 +385,6 @@ function cmdDump(args: string[]): number {
   return exitKeeping(Exit.OK);
 }
 
-/** Attaches read-write and takes the lock within `timeoutMs` (undefined: wait for ever). */
-function attachLocked(e: Entry, timeoutMs: number | undefined): QSharedMemory {
-  const shm = shmFor(e);
-  if (!shm.attach()) throw fromQshm(shm.lastError(), shm.errorString());
-  const ok = timeoutMs === undefined ? shm.lock() : shm.tryLock(timeoutMs);
-  if (!ok) {
-    if (shm.error() === SharedMemoryError.NoError || shm.error() === SharedMemoryError.LockError && timeoutMs !== undefined && !shm.lastError()?.syscall) {
-      throw new CliError(Exit.TIMEOUT, 'LockError', `the lock of ${e.path ?? e.name} was not free within ${timeoutMs} ms`);
-    }
-    throw fromQshm(shm.lastError(), shm.errorString());
-  }
-  return shm;
-}
-
 async function cmdWrite(args: string[]): Promise<number> {
   const { values: v, positionals } = parse('write', args, { offset: { type: 'string' }, timeout: { type: 'string' } });
   if (v.help) return help('write');
@@ -462,16 +396,13 @@ async function cmdWrite(args: string[]): Promise<number> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const input = Buffer.concat(chunks);
-  const shm = attachLocked(e, timeout);
+  const held = await lockSegment(e, timeout);
   try {
-    if (offset + input.length > shm.size()) {
-      throw refused(SharedMemoryError.InvalidSize, `${input.length} bytes at offset ${offset} run past the end of the ${shm.size()}-byte segment; nothing written`);
-    }
-    input.copy(shm.data()!, offset);
+    await held.write(offset, input);
   } finally {
-    shm.unlock();
+    await held.unlock();
   }
-  if (v.json) json({ offset, length: input.length, size: shm.size(), abandoned: shm.lockWasAbandoned() });
+  if (v.json) json({ offset, length: input.length, size: held.size, abandoned: held.abandoned });
   return exitKeeping(Exit.OK);
 }
 
@@ -487,8 +418,8 @@ async function cmdLock(argv: string[]): Promise<number> {
   if (!command.length) throw usage('lock needs a command after -- (see qshm lock --help)');
   const timeout = intArg('--timeout', v.timeout);
   const e = one(positionals[0]!, { backend: backendArg(v.backend), dir: v.dir });
-  const shm = attachLocked(e, timeout);
-  const abandoned = shm.lockWasAbandoned();
+  const held = await lockSegment(e, timeout);
+  const abandoned = held.abandoned;
   if (abandoned) writeSync(2, `qshm lock: took over the lock of ${e.path ?? e.name} from a holder that died (abandoned); the data may need repair\n`);
   const status = await new Promise<number>((resolve) => {
     const child = spawn(command[0]!, command.slice(1), {
@@ -502,7 +433,7 @@ async function cmdLock(argv: string[]): Promise<number> {
     });
     child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
   });
-  shm.unlock();
+  await held.unlock();
   return exitKeeping(status);
 }
 

@@ -304,7 +304,7 @@ function sysvRows(kind: 'shm' | 'sem'): Array<Record<string, number>> {
   const cols = head!.trim().split(/\s+/);
   return lines.filter((l) => l.trim()).map((l) => {
     const f = l.trim().split(/\s+/);
-    return Object.fromEntries(cols.map((c, i) => [c, Number(f[i])]));
+    return Object.fromEntries(cols.map((c, i) => [c, c === 'perms' ? parseInt(f[i]!, 8) : Number(f[i])]));
   });
 }
 
