@@ -106,7 +106,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
   try {
     return parseArgs({ args, options: { ...COMMON, ...extra }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage(`${(e as Error).message.split('\n')[0]} (see qshm ${cmd} --help)`);
+    throw usage(`${(e as Error).message.split('\n')[0]!.split('. To specify')[0]} (see qshm ${cmd} --help)`);
   }
 }
 

@@ -422,7 +422,8 @@ export function scan(o: ScanOptions = {}): Entry[] {
   const seen = new Set<string>();
   const dirs: Array<[string, boolean]> = [['/dev/shm', true]];
   if (process.env.XDG_RUNTIME_DIR) dirs.push([process.env.XDG_RUNTIME_DIR, false]);
-  if (o.dir) dirs.push([o.dir, o.dir.replace(/\/+$/, '') === '/dev/shm']);
+  const extra = o.dir === 'xdg' ? process.env.XDG_RUNTIME_DIR : o.dir; // 'xdg' as in QSharedMemoryOptions.dir
+  if (extra) dirs.push([extra, extra.replace(/\/+$/, '') === '/dev/shm']);
   for (const [d, isShm] of dirs) scanDir(d, isShm, procs, out, !!o.all, seen);
   scanMemfd(procs, out);
   scanSysv(procs, out, !!o.all);
