@@ -52,6 +52,9 @@ export async function lockSegment(entry: Entry, timeoutMs?: number): Promise<Hel
     worker.once('message', resolve);
     worker.once('error', (e) => resolve(failure(e)));
   });
+  // The worker says when it starts to attach: loading it is not part of the wait.
+  const started = await next();
+  if (!started.ok) throw new CliError(started.status, started.errorName, started.message);
   const first = await new Promise<Reply>((resolve) => {
     const timer = timeoutMs === undefined ? null : setTimeout(() => resolve(timedOut(entry, timeoutMs)), timeoutMs + GRACE_MS);
     void next().then((r) => {
@@ -76,7 +79,6 @@ export async function lockSegment(entry: Entry, timeoutMs?: number): Promise<Hel
 
 function runWorker(entry: Entry, timeoutMs: number | null): void {
   const port = parentPort!;
-  const started = performance.now();
   let held: QSharedMemory | null = null;
   // Listening from the start keeps the worker alive whatever happens: it never ends on its own,
   // so the library's exit handler never detaches here (the main thread leaves with exitKeeping).
@@ -98,6 +100,8 @@ function runWorker(entry: Entry, timeoutMs: number | null): void {
       port.postMessage(failure(e));
     }
   });
+  port.postMessage({ ok: true } satisfies Reply);
+  const started = performance.now();
   try {
     const shm = shmFor(entry);
     if (!shm.attach()) throw fromQshm(shm.lastError(), shm.errorString());

@@ -168,8 +168,10 @@ function fdLocks(pid: number, fd: number): Array<{ write: boolean; start: number
 
 const sorted = (pids: Iterable<number>) => [...new Set(pids)].sort((a, b) => a - b);
 
+/** Seconds since the file was made (its birth time where the filesystem records one, else its change time). */
 function ageOf(st: Stats): number {
-  return Math.max(0, Math.round((Date.now() - st.ctimeMs) / 1000));
+  const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
+  return Math.max(0, Math.round((Date.now() - born) / 1000));
 }
 
 /** A qshm header segment open on `fd` (stat `st`), as an entry. */
