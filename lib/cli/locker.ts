@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: MIT
 /**
- * Attaching and locking for `qshm lock` and `qshm write`, in a worker thread. Qt's System V
+ * Attaching and locking for `qshm lock` and `qshm write`, in a child process. Qt's System V
  * and POSIX protocols take the lock inside attach() itself and wait for it as long as its
- * holder keeps it, in a system call JavaScript cannot interrupt; in a worker, the main thread
- * keeps its timer (`--timeout`, exit 75) and its signal handlers while the worker waits.
+ * holder keeps it, in a system call JavaScript cannot interrupt (nor can a worker thread be
+ * stopped in it). In a child, `qshm` keeps its timer (`--timeout`, exit 75: the child is then
+ * killed) and its signal handlers while the child waits. The child lets go of the lock when
+ * `qshm` goes away, however it goes (its IPC channel closes).
  * @packageDocumentation
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { QshmError, SharedMemoryError } from '../errors.js';
 import type { QSharedMemory } from '../shared-memory.js';
-import { CliError, Exit, fromQshm, refused, shmFor } from './common.js';
+import { CliError, Exit, exitKeeping, fromQshm, refused, shmFor } from './common.js';
 import type { Entry } from './scan.js';
 
 type Failure = { ok: false; status: number; errorName: string; message: string };
 type Reply = { ok: true; abandoned?: boolean; size?: number } | Failure;
 type Request = { op: 'write'; offset: number; data: Uint8Array } | { op: 'unlock' };
 
-/** The lock, held by the worker on behalf of the command. */
+/** The lock, held by the child on behalf of the command. */
 export interface HeldLock {
   /** The lock was taken over from a holder that died. */
   readonly abandoned: boolean;
@@ -25,11 +27,11 @@ export interface HeldLock {
   readonly size: number;
   /** Copies `data` into the segment at `offset` (refused past the end). */
   write(offset: number, data: Uint8Array): Promise<void>;
-  /** Releases the lock. */
+  /** Releases the lock and ends the process that held it (without detaching). */
   unlock(): Promise<void>;
 }
 
-/** Extra time the main thread gives a worker whose own timed wait is running out. */
+/** Extra time given to a child whose own timed wait is running out. */
 const GRACE_MS = 100;
 
 function failure(e: unknown): Failure {
@@ -47,14 +49,31 @@ const timedOut = (e: Entry, ms: number): Failure => ({
  * (undefined: for ever) for both. Throws a CliError (exit 75 on timeout).
  */
 export async function lockSegment(entry: Entry, timeoutMs?: number): Promise<HeldLock> {
-  const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { qshmLocker: true, entry, timeoutMs: timeoutMs ?? null } });
-  const next = () => new Promise<Reply>((resolve) => {
-    worker.once('message', resolve);
-    worker.once('error', (e) => resolve(failure(e)));
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced',
+    env: { ...process.env, QSHM_CLI_LOCKER: JSON.stringify({ entry, timeoutMs: timeoutMs ?? null }) },
   });
-  // The worker says when it starts to attach: loading it is not part of the wait.
+  const next = () => new Promise<Reply>((resolve) => {
+    const onMessage = (m: Reply) => {
+      child.off('exit', onExit);
+      resolve(m);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      child.off('message', onMessage);
+      resolve({ ok: false, status: Exit.REFUSED, errorName: 'UnknownError', message: `the locking process ended (${signal ?? code})` });
+    };
+    child.once('message', onMessage);
+    child.once('exit', onExit);
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const fail = async (r: Failure): Promise<never> => {
+    child.kill('SIGKILL'); // it may be stuck waiting in attach(): it holds nothing then
+    await exited;
+    throw new CliError(r.status, r.errorName, r.message);
+  };
+  // The child says when it starts to attach: starting it is not part of the wait.
   const started = await next();
-  if (!started.ok) throw new CliError(started.status, started.errorName, started.message);
+  if (!started.ok) await fail(started);
   const first = await new Promise<Reply>((resolve) => {
     const timer = timeoutMs === undefined ? null : setTimeout(() => resolve(timedOut(entry, timeoutMs)), timeoutMs + GRACE_MS);
     void next().then((r) => {
@@ -62,27 +81,34 @@ export async function lockSegment(entry: Entry, timeoutMs?: number): Promise<Hel
       resolve(r);
     });
   });
-  if (!first.ok) throw new CliError(first.status, first.errorName, first.message);
+  if (!first.ok) await fail(first);
   const call = async (req: Request) => {
     const reply = next();
-    worker.postMessage(req);
+    child.send(req);
     const r = await reply;
     if (!r.ok) throw new CliError(r.status, r.errorName, r.message);
   };
+  const held = first as { abandoned?: boolean; size?: number };
   return {
-    abandoned: !!first.abandoned,
-    size: first.size!,
+    abandoned: !!held.abandoned,
+    size: held.size!,
     write: (offset, data) => call({ op: 'write', offset, data }),
-    unlock: () => call({ op: 'unlock' }),
+    unlock: async () => {
+      try {
+        await call({ op: 'unlock' });
+      } finally {
+        // Gone before qshm exits: whoever runs next sees only the attachments that remain.
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
   };
 }
 
-function runWorker(entry: Entry, timeoutMs: number | null): void {
-  const port = parentPort!;
+function runChild(entry: Entry, timeoutMs: number | null): void {
+  const send = (r: Reply) => process.send!(r);
   let held: QSharedMemory | null = null;
-  // Listening from the start keeps the worker alive whatever happens: it never ends on its own,
-  // so the library's exit handler never detaches here (the main thread leaves with exitKeeping).
-  port.on('message', (req: Request) => {
+  process.on('message', (req: Request) => {
     try {
       const shm = held;
       if (!shm) throw refused(SharedMemoryError.LockError, 'the lock is not held');
@@ -95,12 +121,22 @@ function runWorker(entry: Entry, timeoutMs: number | null): void {
       } else {
         shm.unlock();
       }
-      port.postMessage({ ok: true } satisfies Reply);
+      send({ ok: true });
     } catch (e) {
-      port.postMessage(failure(e));
+      send(failure(e));
     }
   });
-  port.postMessage({ ok: true } satisfies Reply);
+  // qshm went away (ended, or was killed): let go of the lock and leave without detaching, as
+  // every command does (common.ts, exitKeeping).
+  // Signals from the terminal reach the whole process group: qshm passes them on to the
+  // command, and this process lets go only when qshm does.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => {});
+  process.on('error', () => {}); // a reply after qshm went away: the disconnect handler follows
+  process.on('disconnect', () => {
+    held?.unlock();
+    exitKeeping(0);
+  });
+  send({ ok: true });
   const started = performance.now();
   try {
     const shm = shmFor(entry);
@@ -108,17 +144,18 @@ function runWorker(entry: Entry, timeoutMs: number | null): void {
     const ok = timeoutMs === null ? shm.lock() : shm.tryLock(Math.max(0, timeoutMs - (performance.now() - started)));
     if (!ok) {
       // tryLock() returns false with no error when the time ran out.
-      port.postMessage(shm.error() === SharedMemoryError.NoError ? timedOut(entry, timeoutMs ?? 0) : failure(fromQshm(shm.lastError(), shm.errorString())));
+      send(shm.error() === SharedMemoryError.NoError ? timedOut(entry, timeoutMs ?? 0) : failure(fromQshm(shm.lastError(), shm.errorString())));
       return;
     }
-    port.postMessage({ ok: true, abandoned: shm.lockWasAbandoned(), size: shm.size() } satisfies Reply);
     held = shm;
+    send({ ok: true, abandoned: shm.lockWasAbandoned(), size: shm.size() });
   } catch (e) {
-    port.postMessage(failure(e));
+    send(failure(e));
   }
 }
 
-if (!isMainThread && (workerData as { qshmLocker?: boolean } | null)?.qshmLocker) {
-  const d = workerData as { entry: Entry; timeoutMs: number | null };
-  runWorker(d.entry, d.timeoutMs);
+if (process.env.QSHM_CLI_LOCKER && process.send) {
+  const d = JSON.parse(process.env.QSHM_CLI_LOCKER) as { entry: Entry; timeoutMs: number | null };
+  delete process.env.QSHM_CLI_LOCKER;
+  runChild(d.entry, d.timeoutMs);
 }

@@ -88,8 +88,7 @@ free within MS milliseconds.`,
 
 Runs COMMAND while holding the segment's lock (as flock(1) does for files), so shell scripts
 take part in the same lock as Node, C, Python and Qt programs. The lock is released when the
-command ends or is killed; if qshm itself is killed, the file/memfd lock is taken over by the
-next locker and a System V lock is undone by the kernel. Exits with the command's status
+command ends or is killed, and when qshm itself is killed. Exits with the command's status
 (128 + signal number if it was killed). --timeout: exit 75 if the lock is not free within MS
 milliseconds. The command sees QSHM_LOCK_ABANDONED=1 when the lock was taken over from a
 holder that died.`,
