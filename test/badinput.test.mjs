@@ -5,14 +5,12 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccessMode, QSharedMemory, SharedMemoryError } from '../dist/index.js';
-import { leftovers, uniqueKey } from './helpers.mjs';
-import { mountTmpfs, testResources, unmountTmpfs } from './fixtures/core-lib.mjs';
+import { leftovers, mountTmpfs, track, uniqueKey, unmountTmpfs } from './helpers.mjs';
 
 const Err = SharedMemoryError;
 const MiB = 1 << 20;
 
-const res = testResources();
-const shm = res.shm;
+const shm = track.shm;
 
 let baseline;
 
@@ -49,7 +47,6 @@ describe('bad input (file backend)', function () {
   beforeEach(() => {
     baseline = new Set(leftovers());
   });
-  afterEach(() => res.cleanup());
 
   describe('wrong types throw TypeError', () => {
     for (const key of [123, null, {}, ['k'], Symbol('k'), true, 1n]) {
@@ -213,7 +210,7 @@ describe('bad input (file backend)', function () {
 
   describe('a directory that does not exist', () => {
     it('create() and attach() → false with KeyError naming the directory; nothing is created anywhere', () => {
-      const parent = res.dir('nodir');
+      const parent = track.dir('qshm-core-nodir-');
       const missing = join(parent, 'no', 'such', 'dir');
       const s = shm(uniqueKey('nodir'), { dir: missing });
       expectFailure(s, s.create(100), Err.KeyError);

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Root hooks: the suite fails if it leaves anything behind in /dev/shm, /tmp or ipcs.
-import { leftovers } from './helpers.mjs';
+// Root hooks: after each test, every child, worker and tracked resource is released; the suite
+// fails if it leaves anything behind in the places this platform's segments live (leftovers()).
+import { cleanup, leftovers } from './support/index.mjs';
 
 let before = [];
 export const mochaHooks = {
   beforeAll() {
     before = leftovers();
+  },
+  async afterEach() {
+    await cleanup();
   },
   afterAll() {
     const now = leftovers().filter((x) => !before.includes(x));

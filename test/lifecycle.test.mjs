@@ -9,25 +9,22 @@ import {
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AccessMode, Layout, MAGIC, QSharedMemory, SharedMemoryError } from '../dist/index.js';
-import { uniqueKey } from './helpers.mjs';
 import {
-  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, testResources,
-} from './fixtures/core-lib.mjs';
+  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, track, uniqueKey,
+} from './helpers.mjs';
 
 const { ReadOnly, ReadWrite } = AccessMode;
 const Err = SharedMemoryError;
 
-const res = testResources();
-const shm = res.shm;
-const dir = res.dir;
+const shm = track.shm;
+/** A fresh temporary directory (removed after the test). */
+const dir = (name) => track.dir(`qshm-core-${name}-`);
 /** The file path a legacy key maps to in /dev/shm (removed after the test if still there). */
-const pathOf = (key) => res.path(new QSharedMemory(key).nativeKey());
+const pathOf = (key) => track.path(new QSharedMemory(key).nativeKey());
 /** A fresh absolute path in /dev/shm for a hand-made file (removed after the test). */
-const scratchPath = (name) => res.path(`/dev/shm/${uniqueKey(name)}`);
+const scratchPath = (name) => track.path(`/dev/shm/${uniqueKey(name)}`);
 
 describe('lifecycle (file backend)', function () {
-  afterEach(() => res.cleanup());
-
   describe('the last detach removes the file', () => {
     it('removed when the last attachment detaches, in another process', async () => {
       const key = uniqueKey('lastchild');

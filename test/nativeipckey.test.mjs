@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { IpcKeyType, QNativeIpcKey, QSharedMemory } from '../dist/index.js';
-import { missing, pythonFor } from './peers/driver.mjs';
+import { missing, pythonFor, skipIf } from './helpers.mjs';
 
 const T = IpcKeyType;
 
@@ -157,11 +157,7 @@ describe('QNativeIpcKey', () => {
   });
 
   it('agrees with a live Qt 6.6+ (PySide6) on toString, fromString and both derivations', function () {
-    const why = missing('PySide6');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipIf(this, missing('PySide6'));
     const natives = ['/a b%c//d', '//x', 'a?b#c', '/é中', '/x\x01\x7f', '/[]{}|\\^`"<>', ''];
     const texts = ['posix:/x', 'systemv-84:/x?legacyKey=a%26b', 'posix://h/x', 'posix:/%C3%A9', 'windows:W', 'posix:/x?a=b', 'systemv-07:/x'];
     const legacy = ['probe', 'Hello, World! 1/2 é', 'a&b=c%d#e?f+g h', ''];
