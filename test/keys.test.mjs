@@ -5,26 +5,9 @@
 import { expect } from 'chai';
 import { symlinkSync } from 'node:fs';
 import { IpcKeyType, QNativeIpcKey, QSharedMemory, SharedMemoryError } from '../dist/index.js';
-import { track } from './helpers.mjs';
+import { track, withEnv } from './helpers.mjs';
 
 const T = IpcKeyType;
-
-/** Runs `fn` with environment variables changed, restoring them afterwards. */
-function withEnv(vars, fn) {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  try {
-    for (const [k, v] of Object.entries(vars)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 describe('Qt key derivation (vectors from real Qt runs)', () => {
   const legacy = (key, type) => withEnv({ TMPDIR: undefined }, () => QSharedMemory.legacyNativeKey(key, type));

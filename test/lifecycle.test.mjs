@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AccessMode, Layout, MAGIC, QSharedMemory, SharedMemoryError } from '../dist/index.js';
 import {
-  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, track, uniqueKey,
+  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, skipIf, track, uniqueKey,
 } from './helpers.mjs';
 
 const { ReadOnly, ReadWrite } = AccessMode;
@@ -360,10 +360,7 @@ describe('lifecycle (file backend)', function () {
           : spawnSync(process.execPath, ['-e', `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)})`], nobody).status !== 0
             ? "user 'nobody' cannot load dist/index.js from this checkout"
             : null;
-        if (why) {
-          console.log(`      SKIP: ${why}`);
-          this.skip();
-        }
+        skipIf(this, why);
       });
 
       it('a 0600 segment refuses another user with PermissionDenied', async () => {
@@ -590,18 +587,9 @@ describe('lifecycle (file backend)', function () {
   });
 
   describe('the dir option', () => {
-    let savedXdg;
-    beforeEach(() => {
-      savedXdg = process.env.XDG_RUNTIME_DIR;
-    });
-    afterEach(() => {
-      if (savedXdg === undefined) delete process.env.XDG_RUNTIME_DIR;
-      else process.env.XDG_RUNTIME_DIR = savedXdg;
-    });
-
     it("dir: 'xdg' puts the segment in $XDG_RUNTIME_DIR, and a child with the same environment finds it", async () => {
       const xdg = dir('xdg');
-      process.env.XDG_RUNTIME_DIR = xdg;
+      track.env({ XDG_RUNTIME_DIR: xdg });
       const key = uniqueKey('xdg');
       const s = shm(key, { dir: 'xdg' });
       expect(s.nativeKey().startsWith(`${xdg}/qipc_sharedmemory_`)).to.equal(true);
@@ -619,7 +607,7 @@ describe('lifecycle (file backend)', function () {
     });
 
     it("dir: 'xdg' without XDG_RUNTIME_DIR: create() and attach() fail with KeyError naming the variable", () => {
-      delete process.env.XDG_RUNTIME_DIR;
+      track.env({ XDG_RUNTIME_DIR: undefined });
       const key = uniqueKey('noxdg');
       const s = shm(key, { dir: 'xdg' });
       expect(s.create(100)).to.equal(false);

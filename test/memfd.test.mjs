@@ -243,16 +243,10 @@ describe('memfd segments', function () {
     });
 
     it('fromInherited without a handed descriptor is NotFound', function () {
-      const saved = process.env.QSHM_FD;
-      delete process.env.QSHM_FD;
-      try {
-        expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('qtError', SharedMemoryError.NotFound);
-        process.env.QSHM_FD = '1';
-        expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('code', 'ERR_QSHM_BAD_INHERITED_FD');
-      } finally {
-        if (saved === undefined) delete process.env.QSHM_FD;
-        else process.env.QSHM_FD = saved;
-      }
+      track.env({ QSHM_FD: undefined });
+      expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('qtError', SharedMemoryError.NotFound);
+      process.env.QSHM_FD = '1';
+      expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('code', 'ERR_QSHM_BAD_INHERITED_FD');
     });
 
     it('spawnWithSegment refuses a detached object or another backend', function () {
@@ -432,7 +426,7 @@ describe('memfd segments', function () {
 
   it('on a system without memfd, create() fails with a coded ENOSYS error (seccomp-simulated)', async function () {
     const r = await run(debianPython, [join(fixtures, 'memfd-seccomp.py'), process.execPath, join(fixtures, 'memfd-enosys.mjs')]);
-    if (r.code === 77) this.skip(); // this kernel cannot install a seccomp filter (CONFIG_SECCOMP_FILTER)
+    if (r.code === 77) skipIf(this, 'this kernel cannot install a seccomp filter (CONFIG_SECCOMP_FILTER)');
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.deep.equal({
       ok: false, error: SharedMemoryError.UnknownError,

@@ -9,3 +9,4 @@ export * from './lines.mjs';
 export * from './resources.mjs';
 export * from './platform.mjs';
 export * from './peers.mjs';
+export * from './skip.mjs';

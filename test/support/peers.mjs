@@ -46,13 +46,6 @@ export function missingCommand(probe, need) {
   return `needs ${need} (\`${probe.join(' ')}\`: ${why})`;
 }
 
-/** Skips the test or suite (`ctx`, mocha's `this`) when `why` is set, printing why. */
-export function skipIf(ctx, why) {
-  if (!why) return;
-  console.log(`      skipped: ${why}`);
-  ctx.skip();
-}
-
 /**
  * A test/peers peer: `qt_peer.py <binding>` with real Qt, or (binding 'qshm') qshm_peer.mjs.
  * `cmd(op, fields)` sends one JSON command and resolves with its reply; after the test it is

@@ -3,15 +3,16 @@
 // releases (the root afterEach hook in test/hooks.mjs calls it after every test; a file that
 // checks something after the release calls it itself first). Order: children and workers
 // (a dead peer's lock is undone by the kernel, so no detach() below can block), deferred
-// functions, QSharedMemory objects, keys, System V ids, files, directories.
+// functions, QSharedMemory objects, keys, System V ids, files, directories, environment.
 import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QSharedMemory } from '../../dist/index.js';
 import { stopChildren } from './lines.mjs';
+import { skipIf } from './skip.mjs';
 
-const phases = ['children', 'defer', 'objects', 'keys', 'sysv', 'paths', 'dirs'];
+const phases = ['children', 'defer', 'objects', 'keys', 'sysv', 'paths', 'dirs', 'env'];
 const pending = Object.fromEntries(phases.map((p) => [p, []]));
 const add = (phase, fn) => pending[phase].push(fn);
 
@@ -70,7 +71,33 @@ export const track = {
   defer(fn) {
     add('defer', fn);
   },
+  /** Sets environment variables (undefined: unset) for the rest of the test; restored after it. */
+  env(vars) {
+    const saved = setEnv(vars);
+    pending.env.unshift(() => setEnv(saved)); // the last change is undone first
+  },
 };
+
+/** Sets environment variables (undefined: unset); returns their previous values. */
+function setEnv(vars) {
+  const saved = {};
+  for (const [k, v] of Object.entries(vars)) {
+    saved[k] = process.env[k];
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  return saved;
+}
+
+/** Runs `fn` with environment variables changed (undefined: unset), restoring them afterwards. */
+export function withEnv(vars, fn) {
+  const saved = setEnv(vars);
+  try {
+    return fn();
+  } finally {
+    setEnv(saved);
+  }
+}
 
 /** Releases everything registered (idempotent); throws the first error after trying all. */
 export async function cleanup() {
@@ -104,21 +131,21 @@ export function removeDir(dir) {
 }
 
 /**
- * Mounts a tmpfs of `size` (e.g. '1m') on a new temporary directory. Returns the directory,
- * or a string starting with 'SKIP: ' saying why it could not (not root, no CAP_SYS_ADMIN).
+ * Mounts a tmpfs of `size` (e.g. '1m') on a new temporary directory and returns it; when it
+ * cannot (not root, no CAP_SYS_ADMIN) it skips `ctx` (mocha's `this`) saying why.
  */
-export function mountTmpfs(size) {
+export function mountTmpfs(size, ctx) {
   const dir = tempDir('qshm-core-tmpfs-');
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
     removeDir(dir);
-    return `SKIP: cannot mount a tmpfs (mount from util-linux, run as root / CAP_SYS_ADMIN): ${(r.stderr || r.error?.message || '').trim()}`;
+    skipIf(ctx, `cannot mount a tmpfs (mount from the Debian package util-linux, run as root / CAP_SYS_ADMIN): ${(r.stderr || r.error?.message || '').trim()}`);
   }
   return dir;
 }
 
 export function unmountTmpfs(dir) {
-  if (!dir || dir.startsWith('SKIP')) return;
+  if (!dir) return;
   // Lazily if something still maps a file there (a failed test), so the mount never lingers.
   if (spawnSync('umount', [dir]).status !== 0) spawnSync('umount', ['-l', dir]);
   removeDir(dir);
