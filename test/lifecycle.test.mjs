@@ -98,7 +98,8 @@ describe('lifecycle (file backend)', function () {
       expect(existsSync(path)).to.equal(false);
     });
 
-    it('processes racing to create() over a stale file: exactly one wins each round, and nothing else is removed', async () => {
+    it('processes racing to create() over a stale file: exactly one wins each round, and nothing else is removed', async function () {
+      this.timeout(180000); // 36 processes: a hang guard for a loaded machine, not a speed check
       for (let round = 0; round < 6; round++) {
         const key = uniqueKey('race');
         const path = pathOf(key);

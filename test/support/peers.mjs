@@ -127,9 +127,19 @@ export function ftokOf(path, proj = 0x51) {
   return ((proj & 0xff) << 24 | (Number(st.dev) & 0xff) << 16 | (Number(st.ino) & 0xffff)) >>> 0;
 }
 
-/** Whether a System V object with `key` exists (`kind` 'shm' or 'sem'), from /proc/sysvipc. */
+/** The System V objects of `kind` ('shm' or 'sem') as { key, id }, from /proc/sysvipc. */
+function sysvObjects(kind) {
+  return readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1)
+    .map((l) => l.trim().split(/\s+/)).map(([key, id]) => ({ key: Number(key), id: Number(id) }));
+}
+
+/** Whether a System V object with `key` exists (`kind` 'shm' or 'sem'). */
 export function sysvKeyExists(kind, key) {
   const want = key | 0;
-  return readFileSync(`/proc/sysvipc/${kind}`, 'utf8').trim().split('\n').slice(1)
-    .some((l) => Number(l.trim().split(/\s+/)[0]) === want);
+  return sysvObjects(kind).some((o) => o.key === want);
+}
+
+/** Whether the System V object with `id` still exists (`kind` 'shm' or 'sem'). */
+export function sysvIdExists(kind, id) {
+  return sysvObjects(kind).some((o) => o.id === id);
 }
