@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AccessMode, QSharedMemory, SharedMemoryError } from '../dist/index.js';
+import { QSharedMemory, SharedMemoryError } from '../dist/index.js';
 import { leftovers, mountTmpfs, track, uniqueKey, unmountTmpfs } from './helpers.mjs';
 
 const Err = SharedMemoryError;

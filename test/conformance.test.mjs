@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { existsSync, statfsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { AccessMode, Layout, QSharedMemory, SharedMemoryError } from '../dist/index.js';
+import { AccessMode, Layout, SharedMemoryError } from '../dist/index.js';
 import { mountTmpfs, peerProcess, peerWorker, track, uniqueKey, unmountTmpfs } from './helpers.mjs';
 import { ZERO, Q, increment, patternBytes, producer } from './fixtures/core-protocol.mjs';
 
