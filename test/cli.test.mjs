@@ -3,12 +3,10 @@
 // programs: real Qt (PyQt6/PyQt5), Python's multiprocessing.shared_memory, qshm processes that
 // get killed, and Node processes sharing the lock. docs/cli.md documents what is checked here.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { QSharedMemory } from '../dist/index.js';
-import { debianPython, run, testDir, uniqueKey } from './helpers.mjs';
+import { LineChild, debianPython, run, testDir, track, uniqueKey } from './helpers.mjs';
 import { Peer, ftokOf, missing, sysvKeyExists } from './peers/driver.mjs';
 
 const BIN = join(testDir, '..', 'dist', 'cli', 'qshm.js');
@@ -23,51 +21,13 @@ async function qshmJson(args) {
   return JSON.parse(r.stdout);
 }
 
-/** A long-running child whose stdout lines can be awaited. */
-function start(cmd, args, env) {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
-  const lines = [];
-  const waiters = [];
-  child.stderr.on('data', (d) => (child.errText = (child.errText ?? '') + d));
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    lines.push(l);
-    for (const w of waiters.splice(0)) w();
-  });
-  child.exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  /** Resolves with the first line matching `re` (waits for it). */
-  child.line = async (re) => {
-    for (;;) {
-      const hit = lines.find((l) => re.test(l));
-      if (hit !== undefined) return hit;
-      await Promise.race([new Promise((r) => waiters.push(r)), child.exited.then(() => {
-        throw new Error(`${cmd} exited before printing ${re}; stderr: ${child.errText}`);
-      })]);
-    }
-  };
-  return child;
-}
-
-const gone = (child) => child.exitCode !== null || child.signalCode !== null;
+/** A long-running child printing text lines (stopped after the test by the root hook). */
+const spawnChild = (cmd, args) => LineChild.spawn(cmd, args, { parse: 'text', timeoutMs: 120000, name: cmd });
+/** Resolves with its first line matching `re`. */
+const line = (child, re) => child.until((l) => re.test(l));
 
 describe('qshm command line', function () {
   this.timeout(60000);
-  const children = [];
-  const segments = [];
-  const spawnChild = (...a) => {
-    const c = start(...a);
-    children.push(c);
-    return c;
-  };
-  afterEach(async () => {
-    for (const c of children.splice(0)) {
-      if (!gone(c)) {
-        c.kill('SIGKILL');
-        await c.exited;
-      }
-    }
-    for (const s of segments.splice(0)) s.detach();
-  });
-
   describe('usage, help, exit codes, platforms', () => {
     it('--help of every command exits 0 and prints its usage', async () => {
       for (const cmd of ['ls', 'info', 'rm', 'dump', 'write', 'lock', 'create']) {
@@ -151,15 +111,14 @@ describe('qshm command line', function () {
 
     it('info names the processes attached to each slot; rm refuses while one is attached', async () => {
       const key = uniqueKey('att');
-      const s = new QSharedMemory(key);
-      segments.push(s);
+      const s = track.shm(key);
       expect(s.create(100), s.errorString()).to.equal(true);
       const holder = spawnChild(process.execPath, ['--input-type=module', '-e', `
         import { QSharedMemory } from ${JSON.stringify(DIST)};
         const s = new QSharedMemory(process.argv[1]);
         if (!s.attach()) throw new Error(s.errorString());
         console.log('attached'); process.stdin.resume();`, key]);
-      await holder.line(/attached/);
+      await line(holder, /attached/);
       const [e] = (await qshmJson(['info', key])).segments;
       expect(e.attachments).to.equal(2);
       expect(e.stale).to.equal(false);
@@ -178,16 +137,15 @@ describe('qshm command line', function () {
       const key = uniqueKey('dead');
       const made = await qshmJson(['create', key, '64']);
       const locker = spawnChild(process.execPath, [BIN, 'lock', key, '--', 'sh', '-c', 'echo locked; exec cat']);
-      await locker.line(/locked/);
+      await line(locker, /locked/);
       expect((await qshmJson(['ls', key])).segments[0]).to.include({ lock: 'held', attachments: 1, stale: false });
       // SIGKILL the locking process (qshm's child holding the attachment) and then qshm itself.
       const [held] = (await qshmJson(['info', key])).segments;
       const holderPid = held.header.slots.find((x) => x.alive).pids[0];
       expect(holderPid).to.be.a('number');
       process.kill(holderPid, 'SIGKILL');
-      locker.kill('SIGKILL');
-      await locker.exited;
-      locker.stdin.end(); // the orphaned `cat` ends with its input
+      await locker.kill('SIGKILL');
+      locker.endInput(); // the orphaned `cat` ends with its input
       const [e] = (await qshmJson(['ls', key])).segments;
       expect(e).to.include({ lock: 'held-dead', attachments: 0, stale: true });
       const text = await qshm(['ls', key]);
@@ -203,8 +161,7 @@ describe('qshm command line', function () {
     it('lock excludes a Node process incrementing under lock(): the total is exact', async function () {
       this.timeout(300000);
       const key = uniqueKey('excl');
-      const s = new QSharedMemory(key);
-      segments.push(s);
+      const s = track.shm(key);
       expect(s.create(8), s.errorString()).to.equal(true);
       // Under lock(): read, wait a little, write back +1; a writer that ignored the lock would lose updates.
       const incr = `
@@ -219,7 +176,7 @@ describe('qshm command line', function () {
         console.log('running');
         const loop = () => { for (let i = 0; i < 50; i++) { s.lock(); step(); s.unlock(); n++; } if (stop) { console.log('done ' + n); s.detach(); process.exit(0); } setImmediate(loop); };
         loop();`, key, '0.2']);
-      await node.line(/running/);
+      await line(node, /running/);
       const ROUNDS = 8;
       for (let i = 0; i < ROUNDS; i++) {
         // The command itself never locks: only qshm lock keeps the Node process out.
@@ -227,8 +184,8 @@ describe('qshm command line', function () {
           step(); process.exit(0);`, key, '30']);
         expect(r.code, r.stderr).to.equal(0);
       }
-      node.stdin.end();
-      const done = await node.line(/^done /);
+      node.endInput();
+      const done = await line(node, /^done /);
       const n = Number(done.split(' ')[1]);
       expect(n).to.be.greaterThan(0);
       expect(s.data().readUInt32LE(0)).to.equal(n + ROUNDS);
@@ -236,8 +193,7 @@ describe('qshm command line', function () {
 
     it('lock: exits with the command status, 75 on --timeout, and releases when the command is SIGKILLed', async () => {
       const key = uniqueKey('kill');
-      const s = new QSharedMemory(key);
-      segments.push(s);
+      const s = track.shm(key);
       expect(s.create(8), s.errorString()).to.equal(true);
       const st = await qshm(['lock', key, '--', 'sh', '-c', 'exit 7']);
       expect(st.code).to.equal(7);
@@ -247,10 +203,10 @@ describe('qshm command line', function () {
       expect(t.stderr).to.match(/^qshm lock: LockError: the lock of \S+ was not free within 200 ms\n$/);
       expect(s.unlock()).to.equal(true);
       const locker = spawnChild(process.execPath, [BIN, 'lock', key, '--', 'sh', '-c', 'echo pid $$; exec sleep 30']);
-      const pid = Number((await locker.line(/^pid /)).split(' ')[1]);
+      const pid = Number((await line(locker, /^pid /)).split(' ')[1]);
       expect(s.tryLock(0)).to.equal(false);
       process.kill(pid, 'SIGKILL'); // the command, started by this test's qshm lock
-      expect(await locker.exited).to.deep.equal({ code: 128 + 9, signal: null });
+      expect(await locker.exited).to.include({ code: 128 + 9, signal: null });
       expect(s.tryLock(1000)).to.equal(true);
       expect(s.lockWasAbandoned()).to.equal(false);
       s.unlock();
@@ -258,14 +214,12 @@ describe('qshm command line', function () {
 
     it('a SIGKILLed qshm lock lets go of the lock', async () => {
       const key = uniqueKey('kq');
-      const s = new QSharedMemory(key);
-      segments.push(s);
+      const s = track.shm(key);
       expect(s.create(8), s.errorString()).to.equal(true);
       const locker = spawnChild(process.execPath, [BIN, 'lock', key, '--', 'sh', '-c', 'echo locked; exec cat']);
-      await locker.line(/locked/);
-      locker.kill('SIGKILL');
-      await locker.exited;
-      locker.stdin.end();
+      await line(locker, /locked/);
+      await locker.kill('SIGKILL');
+      locker.endInput();
       // Its locking process sees it go and unlocks (were that one killed too, the lock would be
       // taken over as abandoned: the dead-holder test above).
       expect(s.tryLock(10000)).to.equal(true);
@@ -281,17 +235,13 @@ describe('qshm command line', function () {
   for (const binding of ['PyQt6', 'PyQt5']) {
     describe(`a Qt segment made by real Qt (${binding}, System V)`, function () {
       this.timeout(240000); // a dozen qshm runs, one after the other
-      let peer = null;
+      let peer = null; // stopped by the root hook
       before(function () {
         const why = missing(binding);
         if (why) {
           console.log(`      skipped: ${why}`);
           this.skip();
         }
-      });
-      afterEach(async () => {
-        await peer?.close();
-        peer = null;
       });
 
       it('ls finds it by its key, info shows nattch, rm refuses while Qt is attached and removes everything after', async () => {
@@ -362,7 +312,7 @@ print('ready', flush=True)
 sys.stdin.readline()
 shm.close(); shm.unlink()
 print('gone', flush=True)`, name]);
-      await py.line(/ready/);
+      await line(py, /ready/);
       const ls = await qshmJson(['ls', '--backend', 'posix']);
       const e = ls.segments.find((x) => x.name === `/${name}`);
       expect(e, JSON.stringify(ls)).to.not.equal(undefined);
@@ -374,8 +324,8 @@ print('gone', flush=True)`, name]);
       const rm = await qshm(['rm', `/${name}`]);
       expect(rm.code).to.equal(1);
       expect(rm.stderr).to.match(new RegExp(`refused to remove posix /${name}: mapped by pid .*${py.pid}`));
-      py.stdin.write('\n');
-      await py.line(/gone/);
+      py.send('');
+      await line(py, /gone/);
       expect(existsSync(`/dev/shm/${name}`)).to.equal(false);
       expect(existsSync(`/dev/shm/sem.${name}`), 'no semaphore made for it').to.equal(false);
     });

@@ -14,7 +14,7 @@ import { QSharedMemory } from '../shared-memory.js';
 import { QNativeIpcKey, IpcKeyType } from '../nativeipckey.js';
 import { AccessMode, QshmError, SharedMemoryError } from '../errors.js';
 import { legacyKeyName } from '../keys.js';
-import type { BackendName } from '../backends/backend.js';
+import { backendNames, type BackendName } from '../backends/index.js';
 import { inspectPath } from '../inspect.js';
 import { scan, type Entry } from './scan.js';
 import { lockSegment } from './locker.js';
@@ -23,7 +23,7 @@ import { CliError, Exit, exitKeeping, fromQshm, refused, shmFor, usage } from '.
 const out = (s: string) => writeSync(1, s);
 const json = (v: unknown) => out(`${JSON.stringify(v, null, 2)}\n`);
 
-const BACKENDS = ['file', 'memfd', 'sysv', 'posix'] as const;
+const BACKENDS: readonly string[] = backendNames;
 
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
@@ -120,7 +120,7 @@ function intArg(name: string, v: string | undefined, suffixes = false): number |
 
 function backendArg(v: string | undefined): BackendName | undefined {
   if (v === undefined) return undefined;
-  if (!(BACKENDS as readonly string[]).includes(v)) throw usage(`--backend must be one of ${BACKENDS.join(', ')}, got '${v}'`);
+  if (!BACKENDS.includes(v)) throw usage(`--backend must be one of ${BACKENDS.join(', ')}, got '${v}'`);
   return v as BackendName;
 }
 
