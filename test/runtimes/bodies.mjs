@@ -388,7 +388,27 @@ const lock = {
 
 const memfd = {
   name: 'memfd hand-off',
-  tests: RUNTIMES.map((rt) => ({
+  tests: [...RUNTIMES.map((rt) => ({
+    name: `a segment handed read-only to a ${rt} child cannot be attached ReadWrite; ReadOnly works${rt === 'deno' ? ' (Deno without --allow-all: refused, PermissionDenied)' : ''}`,
+    skip: missing(rt) ?? missing('node'),
+    async fn() {
+      const p = new LineChild('node', fileURLToPath(new URL('memfd-parent.mjs', import.meta.url)), [rt, 'readonly']);
+      const r = await p.next();
+      assert.equal((await p.exited).code, 0, p.err);
+      assert.equal(r.exit.code, 0, r.stderr);
+      assert.equal(r.rw.ok, false, JSON.stringify(r));
+      assert.equal(r.rw.qtError, E.PermissionDenied);
+      assert.equal(r.byte0, 0);
+      if (rt === 'deno') {
+        // Deno lets a program read /proc/self/fdinfo only with --allow-all; qshm then refuses
+        // rather than reopen the descriptor without knowing its access mode.
+        assert.match(r.rw.message, /--allow-all/);
+        assert.equal(r.ro.ok, false);
+      } else {
+        assert.deepEqual(r.ro, { ok: true, byte0: 0 });
+      }
+    },
+  })), ...RUNTIMES.map((rt) => ({
     name: `a Node parent hands a memfd segment to a ${rt} child (spawnWithSegment): text both ways, 2 × 50,000 locked increments exact`,
     skip: missing(rt) ?? missing('node'),
     timeoutMs: 120000,
@@ -406,7 +426,7 @@ const memfd = {
       assert.equal(r.exit.code, 0, r.stderr);
       assert.equal(r.counter, 100000);
     },
-  })),
+  }))],
 };
 
 /**

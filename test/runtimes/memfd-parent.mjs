@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Run by Node (argv: CHILD_RUNTIME N): creates a memfd segment, hands it to a child of
+// Run by Node (argv: CHILD_RUNTIME N | CHILD_RUNTIME readonly): creates a memfd segment, hands it to a child of
 // CHILD_RUNTIME (node, bun or deno) with spawnWithSegment, and runs test/fixtures/memfd-child.mjs's
 // "counter" protocol with it: text each way, then N locked increments on each side. Prints one
 // JSON line: what the child said first, its reply, the final counter and the child's exit.
+// With "readonly": hands the segment over read-only (Deno with its narrow flags) to
+// memfd-ro-child.mjs and prints what it got and whether this side's first byte stayed 0.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { QSharedMemory, spawnWithSegment } from '../../dist/index.js';
 import { fixtures } from '../helpers.mjs';
 import { LineChild } from './runtime.mjs';
@@ -19,6 +22,16 @@ const n = Number(nText);
 const shm = new QSharedMemory(undefined, { backend: 'memfd' });
 if (!shm.create(4096)) throw new Error(shm.errorString());
 const data = shm.data();
+if (nText === 'readonly') {
+  const c = new LineChild(childRuntime, fileURLToPath(new URL('memfd-ro-child.mjs', import.meta.url)), [], {
+    spawnFn: (cmd, args, opts) => spawnWithSegment(shm, cmd, args, { ...opts, readOnly: true }),
+  });
+  const got = await c.next();
+  const exit = await c.exited;
+  process.stdout.write(`${JSON.stringify({ ...got, byte0: data[0], exit, stderr: c.err })}\n`);
+  shm.detach();
+  process.exit(0);
+}
 data.write('hello from the parent\0', TEXT, 'latin1');
 const c = new LineChild(childRuntime, join(fixtures, 'memfd-child.mjs'), ['counter', n], {
   spawnFn: (cmd, args, opts) => spawnWithSegment(shm, cmd, args, opts),
