@@ -426,6 +426,21 @@ const memfd = {
       assert.equal(r.exit.code, 0, r.stderr);
       assert.equal(r.counter, 100000);
     },
+  })), ...['bun', 'deno'].map((parent) => ({
+    name: `a ${parent} parent hands a memfd segment to a Node child (spawnWithSegment): 2 × 50,000 locked increments exact`,
+    skip: missing(parent) ?? missing('node'),
+    timeoutMs: 120000,
+    async fn() {
+      // Deno: --allow-all, as spawnWithSegment reopens the segment through /proc/self/fd.
+      const p = new LineChild(parent, fileURLToPath(new URL('memfd-parent.mjs', import.meta.url)), ['node', 50000], { denoAll: true });
+      const r = await p.next(110000);
+      assert.equal((await p.exited).code, 0, p.err);
+      assert.equal(r.first.read, 'hello from the parent', r.stderr);
+      assert.equal(r.first.inheritedClosed, true);
+      assert.equal(r.reply, 'hello from the child');
+      assert.equal(r.exit.code, 0, r.stderr);
+      assert.equal(r.counter, 100000);
+    },
   }))],
 };
 

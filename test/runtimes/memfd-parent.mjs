@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Run by Node (argv: CHILD_RUNTIME N | CHILD_RUNTIME readonly): creates a memfd segment, hands it to a child of
+// Run by Node, Bun or Deno (argv: CHILD_RUNTIME N | CHILD_RUNTIME readonly): creates a memfd segment, hands it to a child of
 // CHILD_RUNTIME (node, bun or deno) with spawnWithSegment, and runs test/fixtures/memfd-child.mjs's
 // "counter" protocol with it: text each way, then N locked increments on each side. Prints one
 // JSON line: what the child said first, its reply, the final counter and the child's exit.
