@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Run by Node, Bun or Deno (argv: CHILD_RUNTIME N | CHILD_RUNTIME readonly): creates a memfd segment, hands it to a child of
-// CHILD_RUNTIME (node, bun or deno) with spawnWithSegment, and runs test/fixtures/memfd-child.mjs's
-// "counter" protocol with it: text each way, then N locked increments on each side. Prints one
+// Run by Node, Bun or Deno (argv: CHILD_RUNTIME N | CHILD_RUNTIME readonly): creates a memfd
+// segment, hands it to a child of CHILD_RUNTIME (node, bun or deno) with spawnWithSegment, and
+// runs test/fixtures/memfd-child.mjs's "counter" protocol with it: text each way, then N locked increments on each side. Prints one
 // JSON line: what the child said first, its reply, the final counter and the child's exit.
 // With "readonly": hands the segment over read-only (Deno with its narrow flags) to
 // memfd-ro-child.mjs and prints what it got and whether this side's first byte stayed 0.

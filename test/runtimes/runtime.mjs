@@ -17,10 +17,10 @@ export const runtimeVersion =
   runtime === 'bun' ? globalThis.Bun.version : runtime === 'deno' ? globalThis.Deno.version.deno : process.versions.node;
 
 /**
- * The permissions a Deno process running qshm's tests needs. qshm itself needs the first three:
- * --allow-ffi to load the Node-API addon (scoped to the addon's path), --allow-read for the
- * loader's existsSync/require of it and /proc (memfd), --allow-env for QSHM_NATIVE_BINDING,
- * QSHM_FD, TMPDIR, XDG_RUNTIME_DIR. The tests also start child processes (--allow-run).
+ * The permissions of the Deno children the tests start (docs/runtimes.md): --allow-ffi to load
+ * the Node-API addon, --allow-read for the loader's existsSync/require of it, --allow-env for
+ * QSHM_NATIVE_BINDING, TMPDIR and the like, --allow-run for their own children. Receiving a
+ * memfd descriptor needs --allow-all instead (`denoAll`).
  */
 export const denoFlags = [
   `--allow-ffi=${join(root, 'build')}`,
