@@ -267,7 +267,7 @@ const lifecycle = {
         assert.equal(s.isLocked(), false);
         let usingSyntax = true;
         try {
-          new Function('{ using x = null; }'); // eslint-disable-line no-new-func
+          new Function('{ using x = null; }');
         } catch {
           usingSyntax = false; // Node 20: no `using` declarations
         }
