@@ -327,7 +327,11 @@ export class SysvBackend implements Backend {
   attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment {
     const { shm, sem: semSpec } = specsFor(nativeKey, ctx, ATTACH);
     // No key file, no segment: report it without making a semaphore for nothing.
-    if (shm.path !== null) check(native.ftok(shm.path, shm.proj), HANDLE, 'ftok', shm.path);
+    if (shm.path !== null) {
+      const k = native.ftok(shm.path, shm.proj);
+      // Qt's text for a missing key file, double colon included.
+      if (k < 0) throw sysError(`${HANDLE}:`, k, 'ftok', shm.path, errnoName(k) === 'ENOENT' ? [SharedMemoryError.NotFound, "UNIX key file doesn't exist"] : undefined);
+    }
     const sem = new SysvSem(semSpec);
     sem.open();
     let made: SysvAttachment | null = null;
