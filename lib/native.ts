@@ -107,20 +107,42 @@ export interface NativeBinding {
   };
 }
 
+/** "Node v20.20.2", "Bun 1.4.5" or "Deno 2.9.6" (Bun and Deno report a Node version too). */
+function runtimeName(): string {
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  if (g.Bun) return `Bun ${g.Bun.version}`;
+  if (g.Deno) return `Deno ${g.Deno.version.deno}`;
+  return `Node ${process.version}`;
+}
+
 function load(): NativeBinding {
   const here = dirname(fileURLToPath(import.meta.url));
   const root = join(here, '..');
   const require = createRequire(import.meta.url);
-  const override = process.env.QSHM_NATIVE_BINDING;
+  const tried: string[] = [];
+  let override: string | undefined;
+  try {
+    override = process.env.QSHM_NATIVE_BINDING;
+  } catch (e) {
+    // Deno without --allow-env throws instead of answering undefined.
+    tried.push(`$QSHM_NATIVE_BINDING (${(e as Error).message})`);
+  }
   const candidates = [
     ...(override ? [override] : []),
     join(root, 'build', 'Release', 'qshm.node'),
     join(root, 'build', 'Debug', 'qshm.node'),
     join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qshm.node'),
   ];
-  const tried: string[] = [];
   for (const file of candidates) {
-    if (!existsSync(file)) {
+    let exists: boolean;
+    try {
+      exists = existsSync(file);
+    } catch (e) {
+      // Deno without --allow-read throws here instead of answering false.
+      tried.push(`${file} (${(e as Error).message})`);
+      continue;
+    }
+    if (!exists) {
       tried.push(`${file} (missing)`);
       continue;
     }
@@ -131,12 +153,13 @@ function load(): NativeBinding {
     }
   }
   throw new Error(
-    `qshm: could not load its native addon on ${process.platform}-${process.arch}, Node ${process.version}.\n` +
+    `qshm: could not load its native addon on ${process.platform}-${process.arch}, ${runtimeName()}.\n` +
       `Tried:\n  ${tried.join('\n  ')}\n` +
       'Possible solutions:\n' +
       '  - run `npm rebuild qshm` (or `npx node-gyp rebuild` in the package) to build it; it needs python3, make and a C++17 compiler;\n' +
       '  - set QSHM_NATIVE_BINDING to the path of a qshm.node built for this Node version;\n' +
-      '  - do not run Node with --no-addons.',
+      '  - do not run Node with --no-addons;\n' +
+      '  - under Deno, allow reading and loading the addon: --allow-read --allow-ffi --allow-env (docs/runtimes.md).',
   );
 }
 
