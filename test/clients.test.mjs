@@ -433,7 +433,7 @@ describe('clients: C (clients/c/qshm.h) and Python (clients/python/qshm.py) join
     });
 
     it('pip installs ./clients/python (offline, Debian\'s pip and setuptools) and the module imports from there', async function () {
-      const probe = await run(debianPython, ['-c', 'import pip, setuptools']).catch(() => null);
+      const probe = await run(debianPython, ['-c', 'import setuptools, pip']).catch(() => null);
       if (!probe || probe.code !== 0) {
         console.warn('    skipped: needs Debian packages python3-pip and python3-setuptools');
         this.skip();
