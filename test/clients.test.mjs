@@ -87,6 +87,9 @@ const PEERS = {
   Python: (...a) => new LinePeer(spawn(debianPython, [PY_PEER, ...a.map(String)])),
 };
 const CLIENTS = ['C', 'Python'];
+/** The example programs, each shown in full in docs/clients.md. */
+const EXAMPLES = ['clients/c/examples/counter.c', 'clients/c/examples/memfd_child.c',
+  'clients/python/examples/counter.py', 'clients/python/examples/memfd_child.py', 'clients/examples/memfd-parent.mjs'];
 
 async function compile(cc, args) {
   const r = await run(cc, args);
@@ -145,16 +148,16 @@ describe('clients: C (clients/c/qshm.h) and Python (clients/python/qshm.py) join
     const flags = ['-Wall', '-Wextra', '-Werror', '-I', join(clients, 'c')];
     for (const [cc, std, lang, pkg] of [['gcc', '-std=c11', 'c', 'gcc'], ['clang', '-std=c11', 'c', 'clang'],
       ['g++', '-std=c++17', 'c++', 'g++']]) {
-      it(`qshm.h and the C example compile warning-free: ${cc} ${std} -Wall -Wextra -Werror`, async function () {
+      it(`qshm.h and the C examples compile warning-free: ${cc} ${std} -Wall -Wextra -Werror`, async function () {
         const probe = await run(cc, ['--version']).catch(() => null);
         if (!probe || probe.code !== 0) {
           console.warn(`    skipped: no ${cc}; install the Debian package ${pkg}`);
           this.skip();
         }
-        for (const src of [tu(), join(clients, 'c', 'examples', 'counter.c'), join(testDir, 'c', 'client-peer.c')]) {
-          await compile(cc, [std, ...flags, '-x', lang, src, '-o', join(bin, `out-${cc}`)]);
-        }
-        console.log(`      ${cc} ${std}: qshm.h, examples/counter.c, client-peer.c compiled with no warnings`);
+        const sources = [tu(), ...EXAMPLES.filter((f) => f.endsWith('.c')).map((f) => join(root, f)),
+          join(testDir, 'c', 'client-peer.c')];
+        for (const src of sources) await compile(cc, [std, ...flags, '-x', lang, src, '-o', join(bin, `out-${cc}`)]);
+        console.log(`      ${cc} ${std}: qshm.h, ${sources.length - 1} programs using it compiled with no warnings`);
       });
     }
   });
@@ -404,6 +407,50 @@ describe('clients: C (clients/c/qshm.h) and Python (clients/python/qshm.py) join
   });
 
   describe('the examples in docs/clients.md', () => {
+    it('docs/clients.md shows each example file exactly as it is', () => {
+      const doc = readFileSync(join(root, 'docs', 'clients.md'), 'utf8');
+      const blocks = [...doc.matchAll(/<!-- file: (\S+) -->\n```\w+\n([\s\S]*?)\n```/g)];
+      expect(blocks.map((m) => m[1])).to.have.members(EXAMPLES);
+      for (const [, file, code] of blocks) expect(code, file).to.equal(readFileSync(join(root, file), 'utf8').trimEnd());
+    });
+
+    for (const [lang, child] of [['C', 'memfd_child.c'], ['Python', 'memfd_child.py']]) {
+      it(`the ${lang} memfd child and clients/examples/memfd-parent.mjs exchange text under the lock`, async () => {
+        let cmd = [debianPython, join(clients, 'python', 'examples', child)];
+        if (lang === 'C') {
+          cmd = [join(bin, 'memfd_child')];
+          await compile('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-I', join(clients, 'c'),
+            join(clients, 'c', 'examples', child), '-o', cmd[0]]);
+        }
+        const r = await run(process.execPath, [join(clients, 'examples', 'memfd-parent.mjs'), ...cmd],
+          { env: { ...process.env, PYTHONPATH: join(clients, 'python') } });
+        expect(r, r.stderr).to.include({ code: 0, stdout: `child read: hello from Node\nparent read: hello from ${lang}\n` });
+      });
+    }
+
+    it('the Python client\'s buffer works with numpy, also when a view outlives detach()', async function () {
+      const probe = await run(debianPython, ['-c', 'import numpy']).catch(() => null);
+      if (!probe || probe.code !== 0) {
+        console.warn('    skipped: needs the Debian package python3-numpy');
+        this.skip();
+      }
+      const key = uniqueKey('numpy');
+      const s = new QSharedMemory(key);
+      expect(s.create(64)).to.equal(true);
+      const script = [
+        'import sys, numpy as np, qshm',
+        'seg = qshm.SharedMemory(sys.argv[1])',
+        'a = np.frombuffer(seg.buf, dtype=np.uint64)',
+        'with seg.locked(): a[1] += 41; a[2] = a.size',
+        'seg.detach()',
+        'print(int(a[1]), int(a[2]))',
+      ].join('\n');
+      const r = await run(debianPython, ['-c', script, key], { env: { ...process.env, PYTHONPATH: join(clients, 'python') } });
+      expect(r, r.stderr).to.include({ code: 0, stdout: '41 8\n' });
+      expect(s.data().readBigUInt64LE(8)).to.equal(41n);
+      s.detach();
+    });
+
     it('clients/c/examples/counter.c and clients/python/examples/counter.py count with Node on one segment', async () => {
       const exe = join(bin, 'counter');
       await compile('cc', ['-std=c11', '-O2', '-I', join(clients, 'c'), join(clients, 'c', 'examples', 'counter.c'), '-o', exe]);

@@ -620,7 +620,10 @@ class SharedMemory:
                         _SEQ_CST)
             _unlock_byte(fd, self._table + 4 * self._slot)
             self._slot = -1
-        self.buf.release()
+        try:
+            self.buf.release()
+        except BufferError:
+            pass  # exported further (numpy, ...): it lives on with those views
         for m in (self._data, self._hdr):
             try:
                 m.close()
