@@ -259,6 +259,39 @@ describe('clients: C (clients/c/qshm.h) and Python (clients/python/qshm.py) join
       });
     }
 
+    for (const who of CLIENTS) {
+      it(`${who}: trylock gives up after its timeout while Node holds the lock, and succeeds once it is free`, async () => {
+        const key = uniqueKey(`try${who}`);
+        const s = new QSharedMemory(key);
+        expect(s.create(64)).to.equal(true);
+        expect(s.lock()).to.equal(true);
+        const p = PEERS[who]('attach', key, 'trylock', 300);
+        expect(await p.next()).to.equal('ready');
+        const t0 = performance.now();
+        expect(await p.next()).to.equal('trylock 0 NoError');
+        expect(performance.now() - t0).to.be.above(250);
+        expect(s.unlock()).to.equal(true);
+        const q = PEERS[who]('attach', key, 'trylock', 300);
+        expect(await q.next()).to.equal('ready');
+        expect(await q.next()).to.equal('trylock 1 NoError');
+        expect(s.tryLock(0), 'the client unlocked').to.equal(true);
+        s.unlock();
+        s.detach();
+      });
+
+      it(`${who}: a read-only attachment maps the data read-only and still takes part in the lock`, async () => {
+        const key = uniqueKey(`ro${who}`);
+        const s = new QSharedMemory(key);
+        expect(s.create(64)).to.equal(true);
+        const p = PEERS[who]('attachro', key, 'readonly');
+        expect(await p.next()).to.equal('ready');
+        expect(await p.next()).to.equal('readonly r--s lock 1');
+        expect(await p.exited).to.include({ code: 0 });
+        expect(s.data()[0]).to.equal(0);
+        s.detach();
+      });
+    }
+
     for (const [dead, next] of [['Node', 'C'], ['Node', 'Python'], ['C', 'Python'], ['Python', 'C'], ['C', 'Node']]) {
       it(`${next} reclaims a stale segment left by a SIGKILLed ${dead}`, async () => {
         const key = uniqueKey(`stale${dead}${next}`);

@@ -6,6 +6,7 @@
  *
  *   client-peer create KEY ACTION [N]   create KEY (64 data bytes) in /dev/shm
  *   client-peer attach KEY ACTION [N]   attach KEY
+ *   client-peer attachro KEY ACTION [N] attach KEY read-only (the data; the lock still works)
  *   client-peer fd FD ACTION [N]        attach the memfd segment on descriptor FD
  *   client-peer name KEY                print qshm_key_to_name(KEY)
  *
@@ -15,6 +16,8 @@
  *   hold     lock, print "held abandoned K", then write to the data under the lock until killed
  *   lock     lock, print "locked abandoned K", unlock, detach, print "detached"
  *   stay     wait for a line on stdin (or its end), detach, print "detached"
+ *   trylock MS  try to lock for MS ms, print "trylock 1" or "trylock 0", detach
+ *   readonly    print "readonly" + whether the data is writable (it must not be), detach
  */
 #define QSHM_IMPLEMENTATION
 #include "qshm.h"
@@ -41,6 +44,7 @@ int main(int argc, char **argv) {
   if (argc < 4) usage();
   if (strcmp(argv[1], "create") == 0) s = qshm_create(argv[2], NULL, 64, &st);
   else if (strcmp(argv[1], "attach") == 0) s = qshm_attach(argv[2], NULL, QSHM_READ_WRITE, &st);
+  else if (strcmp(argv[1], "attachro") == 0) s = qshm_attach(argv[2], NULL, QSHM_READ_ONLY, &st);
   else if (strcmp(argv[1], "fd") == 0) s = qshm_attach_fd(atoi(argv[2]), QSHM_READ_WRITE, &st);
   else usage();
   if (!s) {
@@ -88,6 +92,29 @@ int main(int argc, char **argv) {
     qshm_unlock(s);
     qshm_detach(s);
     printf("detached\n");
+    return 0;
+  }
+  if (strcmp(argv[3], "trylock") == 0 && argc == 5) {
+    int r = qshm_trylock(s, atoi(argv[4]));
+    printf("trylock %d %s\n", r, qshm_strerror(qshm_last_error(s)->error));
+    if (r) qshm_unlock(s);
+    qshm_detach(s);
+    return 0;
+  }
+  if (strcmp(argv[3], "readonly") == 0) {
+    /* Print the data mapping's permissions from /proc/self/maps ("r--s": read-only, shared). */
+    char maps[256], perms[8] = "?";
+    unsigned long start;
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(maps, sizeof maps, f)) {
+      if (sscanf(maps, "%lx-%*x %7s", &start, perms) == 2 && start == (unsigned long)qshm_data(s)) break;
+      strcpy(perms, "?");
+    }
+    if (f) fclose(f);
+    int locked = qshm_lock(s);
+    printf("readonly %s lock %d\n", perms, locked);
+    if (locked) qshm_unlock(s);
+    qshm_detach(s);
     return 0;
   }
   if (strcmp(argv[3], "stay") == 0) {
