@@ -157,7 +157,21 @@ describe('clients: C (clients/c/qshm.h) and Python (clients/python/qshm.py) join
         const sources = [tu(), ...EXAMPLES.filter((f) => f.endsWith('.c')).map((f) => join(root, f)),
           join(testDir, 'c', 'client-peer.c')];
         for (const src of sources) await compile(cc, [std, ...flags, '-x', lang, src, '-o', join(bin, `out-${cc}`)]);
-        console.log(`      ${cc} ${std}: qshm.h, ${sources.length - 1} programs using it compiled with no warnings`);
+        // stb-style use: the implementation in one file, declarations in another; and, with QSHM_STATIC,
+        // a plain include followed by the implementation in the same file.
+        const impl = join(bin, 'impl.c');
+        const user = join(bin, 'user.c');
+        const stat = join(bin, 'static.c');
+        writeFileSync(impl, '#define QSHM_IMPLEMENTATION\n#include "qshm.h"\n');
+        writeFileSync(user, '#include <stdio.h>\n#include "qshm.h"\nint main(void) { char b[80];\n' +
+          '  qshm_key_to_name("market", b, sizeof b); puts(b); return 0; }\n');
+        writeFileSync(stat, '#define QSHM_STATIC\n#include "qshm.h"\n#define QSHM_IMPLEMENTATION\n#include "qshm.h"\n' +
+          '#include <stdio.h>\nint main(void) { puts(qshm_strerror(QSHM_NOT_FOUND)); return 0; }\n');
+        await compile(cc, [std, ...flags, '-x', lang, impl, user, '-o', join(bin, `two-${cc}`)]);
+        expect((await run(join(bin, `two-${cc}`), [])).stdout).to.equal(`${legacyKeyName('market')}\n`);
+        await compile(cc, [std, ...flags, '-x', lang, stat, '-o', join(bin, `static-${cc}`)]);
+        expect((await run(join(bin, `static-${cc}`), [])).stdout).to.equal('NotFound\n');
+        console.log(`      ${cc} ${std}: qshm.h and ${sources.length + 2} programs using it compiled with no warnings`);
       });
     }
   });

@@ -20,9 +20,9 @@
  *   -D_FILE_OFFSET_BITS=64.
  *
  *   The file that defines QSHM_IMPLEMENTATION needs _GNU_SOURCE (for F_OFD_SETLK, O_TMPFILE,
- *   AT_EMPTY_PATH). qshm.h defines it itself, which works when qshm.h is included before any
- *   system header in that file; otherwise define _GNU_SOURCE first (or compile with
- *   -D_GNU_SOURCE). g++ defines it already.
+ *   AT_EMPTY_PATH). qshm.h defines it itself, which works when that file includes qshm.h
+ *   before any system header (a plain #include "qshm.h" earlier is fine); otherwise define
+ *   _GNU_SOURCE first, or compile with -D_GNU_SOURCE. g++ defines it already.
  *
  *   qshm_status st;
  *   qshm *s = qshm_attach("market", NULL, QSHM_READ_WRITE, &st);   // key, dir (NULL: /dev/shm)
@@ -51,15 +51,16 @@
  *   A child must not use, and should not detach, its parent's objects: attach again in the
  *   child. Descriptors are close-on-exec.
  */
-#ifndef QSHM_H
-#define QSHM_H
-
+/* Outside the include guard: the implementation may come after a plain include of qshm.h.
+ * (The declarations below include only <stddef.h>, which sets no feature macros.) */
 #if defined(QSHM_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
 #endif
 
+#ifndef QSHM_H
+#define QSHM_H
+
 #include <stddef.h>
-#include <stdint.h>
 
 /* BEGIN GENERATED layout (clients/generate.mjs; do not edit) */
 /* Generated from lib/format.ts by qshm. Do not edit. */
@@ -102,7 +103,7 @@ enum qshm_error {
 /* END GENERATED layout */
 
 #ifdef QSHM_STATIC
-#define QSHMDEF static
+#define QSHMDEF static __attribute__((unused))
 #else
 #define QSHMDEF extern
 #endif
@@ -212,6 +213,7 @@ QSHMDEF const char *qshm_strerror(int error);
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
