@@ -2,6 +2,9 @@
   "targets": [
     {
       "target_name": "qshm",
+      # addon.cc holds what every platform shares and includes no OS header. Each facility is
+      # a syscall file (no Node-API) plus its binding file, registered into the exports at load;
+      # which ones a platform has is chosen only here.
       "sources": ["native/addon.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -9,23 +12,27 @@
       "conditions": [
         ["OS=='linux'", {
           "sources": [
-            "native/posix_file.cc",
-            "native/linux_futex.cc",
-            "native/linux_memfd.cc",
-            "native/sysv.cc",
-            "native/posix_shm.cc",
-            "native/unix_socket.cc"
+            "native/posix_file.cc", "native/file_binding.cc",
+            "native/linux_futex.cc", "native/futex_binding.cc",
+            "native/linux_memfd.cc", "native/memfd_binding.cc",
+            "native/sysv.cc", "native/sysv_binding.cc",
+            "native/posix_shm.cc", "native/posix_shm_binding.cc",
+            "native/unix_socket.cc", "native/unix_socket_binding.cc"
           ],
           "libraries": ["-lrt", "-lpthread"]
         }],
         ["OS!='linux' and OS!='win'", {
           "sources": [
-            "native/posix_file.cc",
-            "native/sysv.cc",
-            "native/posix_shm.cc",
-            "native/unix_socket.cc",
-            "native/unsupported.cc"
+            "native/posix_file.cc", "native/file_binding.cc",
+            "native/sysv.cc", "native/sysv_binding.cc",
+            "native/posix_shm.cc", "native/posix_shm_binding.cc",
+            "native/unix_socket.cc", "native/unix_socket_binding.cc"
           ]
+        }],
+        ["OS=='win'", {
+          # No facility yet: the addon loads and reports every capability false. The Windows
+          # facility adds its pair here (a win32_*.cc syscall file and its *_binding.cc).
+          "sources": []
         }]
       ]
     }

@@ -10,6 +10,7 @@
  */
 import { C, native } from './native.js';
 import { Layout, slotLockByte } from './format.js';
+import { negErrno } from './errors.js';
 
 /** What an acquisition attempt ended with. @internal */
 export type LockOutcome = 'acquired' | 'abandoned' | 'timeout';
@@ -19,7 +20,7 @@ const WAITERS = Layout.WAITERS_BIT | 0; // as int32: negative
 const SPINS = 64;
 const FIRST_SLICE_MS = 2;
 const MAX_SLICE_MS = 50;
-const ETIMEDOUT = -110;
+const ETIMEDOUT = negErrno('ETIMEDOUT');
 
 /** The lock protocol bound to one attachment (one token). @internal */
 export class HeaderLock {

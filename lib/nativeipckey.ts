@@ -7,7 +7,7 @@
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { argTypeError } from './errors.js';
+import { argRangeError, argTypeError } from './errors.js';
 import { SEM_PREFIX, SHM_PREFIX, legacyKeyName } from './keys.js';
 
 /**
@@ -35,6 +35,19 @@ export function isSystemVType(type: number): boolean {
 function checkType(type: unknown, name = 'type'): number {
   if (typeof type !== 'number' || !Number.isInteger(type) || type < 0 || type > 0xffff) {
     throw argTypeError(name, 'a QNativeIpcKey type (an integer from 0 to 0xFFFF, e.g. IpcKeyType.SystemV)', type);
+  }
+  return type;
+}
+
+/**
+ * A key type argument of the static QSharedMemory functions: TypeError when not a number,
+ * RangeError when not one of Qt's key types (1..0xFF System V, PosixRealtime, Windows).
+ * @internal
+ */
+export function checkKeyType(type: unknown, name = 'type'): number {
+  if (typeof type !== 'number') throw argTypeError(name, 'of type number (an IpcKeyType)', type);
+  if (!isSystemVType(type) && type !== IpcKeyType.PosixRealtime && type !== IpcKeyType.Windows) {
+    throw argRangeError(name, 'an IpcKeyType: 1 to 0xFF (System V; IpcKeyType.SystemV is 0x51), 0x100 (PosixRealtime) or 0x101 (Windows)', type);
   }
   return type;
 }
@@ -168,9 +181,9 @@ export class QNativeIpcKey {
     const invalid = new QNativeIpcKey(INVALID_TYPE);
     const m = /^([A-Za-z][A-Za-z0-9+.-]*):([^]*)$/.exec(text);
     if (!m) return invalid;
-    const type = stringToType(m[1]!.toLowerCase());
+    const type = stringToType(m[1].toLowerCase());
     if (type === INVALID_TYPE) return invalid;
-    let rest = m[2]!;
+    let rest = m[2];
     const hash = rest.indexOf('#');
     if (hash >= 0) rest = rest.slice(0, hash);
     const q = rest.indexOf('?');
@@ -273,18 +286,4 @@ export function platformSafeKeyFor(key: string, type: number): QNativeIpcKey {
   if (type === IpcKeyType.PosixRealtime) return new QNativeIpcKey('/' + key, type);
   if (isSystemVType(type)) return new QNativeIpcKey(key.startsWith('/') ? key : `${qtRuntimePath()}/${key}`, type);
   return new QNativeIpcKey(type);
-}
-
-/** The backend that speaks a key type: `'sysv'` for System V types, `'posix'`, else null. @internal */
-export function backendForKeyType(type: number): 'sysv' | 'posix' | null {
-  if (isSystemVType(type)) return 'sysv';
-  if (type === IpcKeyType.PosixRealtime) return 'posix';
-  return null;
-}
-
-/** The key type a backend's legacy keys get: 0x51 for `'sysv'`, 0x100 for `'posix'`, 0 (none) otherwise. @internal */
-export function keyTypeForBackend(name: string): number {
-  if (name === 'sysv') return IpcKeyType.SystemV;
-  if (name === 'posix') return IpcKeyType.PosixRealtime;
-  return INVALID_TYPE;
 }
