@@ -145,11 +145,7 @@ export class HeaderLock {
    * holds the slot's OFD lock. Both are released by the kernel or reassigned when it dies.
    */
   holderAlive(holder: number): boolean {
-    const slot = holder & ((1 << Layout.SLOT_BITS) - 1);
-    if (slot >= this.#slotCount) return false;
-    if (Atomics.load(this.#words, this.#slotTable / 4 + slot) !== holder) return false;
-    const r = native.ofdGetLock(this.#fd, C.F_WRLCK, slotLockByte(this.#slotTable, slot), 1);
-    return r < 0 || r !== C.F_UNLCK; // on an error, assume alive: never steal a live lock
+    return holderAlive(this.#words, this.#fd, this.#slotTable, this.#slotCount, holder);
   }
 
   /** Releases a lock this token holds; false if the word does not name us. */
@@ -170,4 +166,19 @@ export class HeaderLock {
   isHeldByMe(): boolean {
     return this.#words.length > 0 && (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
   }
+}
+
+/**
+ * Whether the attachment with token `holder` is alive: its slot entry in `words` (the mapped
+ * header) still records the token and some open file description other than `fd`'s holds the
+ * slot's OFD lock. The one liveness rule (docs/format.md §8), used by the lock and by the
+ * read-only inspector (lib/inspect.ts). On an error it answers alive: never steal a live lock.
+ * @internal
+ */
+export function holderAlive(words: Int32Array, fd: number, slotTable: number, slotCount: number, holder: number): boolean {
+  const slot = holder & ((1 << Layout.SLOT_BITS) - 1);
+  if (slot >= slotCount) return false;
+  if (Atomics.load(words, slotTable / 4 + slot) !== holder) return false;
+  const r = native.ofdGetLock(fd, C.F_WRLCK, slotLockByte(slotTable, slot), 1);
+  return r < 0 || r !== C.F_UNLCK;
 }

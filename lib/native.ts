@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { LOCAL_BUILDS, libcFamily, prebuildPath } from './addon.js';
+import { LOCAL_BUILDS, prebuildPath } from './addon.js';
 import { existsSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { dirname, join } from 'node:path';
@@ -108,6 +108,14 @@ export interface NativeBinding {
   };
 }
 
+/** "Node v20.20.2", "Bun 1.4.5" or "Deno 2.9.6" (Bun and Deno report a Node version too). */
+function runtimeName(): string {
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  if (g.Bun) return `Bun ${g.Bun.version}`;
+  if (g.Deno) return `Deno ${g.Deno.version.deno}`;
+  return `Node ${process.version}`;
+}
+
 /**
  * Loads the addon: `$QSHM_NATIVE_BINDING` if set, then a local build, then the prebuilt binary
  * for this platform (see addon.ts for why in that order). On failure the error lists every
@@ -116,19 +124,38 @@ export interface NativeBinding {
 function load(): NativeBinding {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const require = createRequire(import.meta.url);
-  const override = process.env.QSHM_NATIVE_BINDING;
+  const tried: string[] = [];
+  let override: string | undefined;
+  try {
+    override = process.env.QSHM_NATIVE_BINDING;
+  } catch (e) {
+    // Deno without --allow-env throws instead of answering undefined.
+    tried.push(`$QSHM_NATIVE_BINDING (${(e as Error).message})`);
+  }
   // The prebuilt binary's name needs the C library, which costs a read of /proc/self/maps:
   // worked out only when no local build loads.
   let prebuild = '';
   const candidates = function* (): Generator<string> {
     if (override) yield override;
     for (const f of LOCAL_BUILDS) yield join(root, f);
-    prebuild = prebuildPath();
+    try {
+      prebuild = prebuildPath();
+    } catch (e) {
+      tried.push(`prebuilds/ (${(e as Error).message})`);
+      return;
+    }
     yield join(root, prebuild);
   };
-  const tried: string[] = [];
   for (const file of candidates()) {
-    if (!existsSync(file)) {
+    let exists: boolean;
+    try {
+      exists = existsSync(file);
+    } catch (e) {
+      // Deno without --allow-read throws here instead of answering false.
+      tried.push(`${file} (${(e as Error).message})`);
+      continue;
+    }
+    if (!exists) {
       tried.push(`${file} (missing)`);
       continue;
     }
@@ -139,15 +166,15 @@ function load(): NativeBinding {
     }
   }
   throw new Error(
-    `qshm: could not load its native addon on ${process.platform}-${process.arch}` +
-      `${process.platform === 'linux' ? ` (${libcFamily()})` : ''}, Node ${process.version}.\n` +
+    `qshm: could not load its native addon on ${process.platform}-${process.arch}, ${runtimeName()}.\n` +
       `Tried:\n  ${tried.join('\n  ')}\n` +
       'Possible solutions:\n' +
-      `  - prebuilt binaries ship for linux-x64 and linux-arm64 (glibc 2.34+) and win32-x64; elsewhere, or if ${prebuild} failed to load,\n` +
+      `  - prebuilt binaries ship for linux-x64 and linux-arm64 (glibc 2.34+) and win32-x64; elsewhere, or if ${prebuild || 'the prebuilt binary'} failed to load,\n` +
       '    run `npm rebuild qshm` to build it from source: it needs a C++17 compiler (g++, or $CXX), make and python3, and downloads nothing;\n' +
       '  - if npm ran with --ignore-scripts on a platform without a prebuilt binary, run `npm rebuild qshm`;\n' +
       '  - set QSHM_NATIVE_BINDING to the path of a qshm.node built for this platform;\n' +
-      '  - do not run Node with --no-addons.',
+      '  - do not run Node with --no-addons;\n' +
+      '  - under Deno, allow reading and loading the addon: --allow-read --allow-ffi --allow-env (docs/runtimes.md).',
   );
 }
 

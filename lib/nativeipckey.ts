@@ -237,7 +237,9 @@ export function qtTempPath(): string {
   const dir = process.env.TMPDIR || '/tmp';
   try {
     return realpathSync.native(dir).replace(/\/+$/, '');
-  } catch {
+  } catch (e) {
+    // Deno without read access to it (NotCapable): do not derive a key Qt would not.
+    if ((e as Error).name === 'NotCapable') throw e;
     return '';
   }
 }

@@ -5,9 +5,8 @@ import { constants } from 'node:os';
 import { QSharedMemory, QshmError, QshmErrorCode, SharedMemoryError, AccessMode } from '../dist/index.js';
 import { errnoName, qtErrorFor, sysError } from '../dist/errors.js';
 import { native } from '../dist/native.js';
-import { uniqueKey, run } from './helpers.mjs';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { uniqueKey, run, track } from './helpers.mjs';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Node's negative errno for a name, from os.constants. */
@@ -83,21 +82,17 @@ describe('errors', () => {
   });
 
   it('the loader, when no addon can be found, lists every path it tried and how to fix it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qshm-loader-'));
-    try {
-      cpSync(new URL('../dist', import.meta.url), join(dir, 'dist'), { recursive: true });
-      writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-      const env = { ...process.env, QSHM_NATIVE_BINDING: join(dir, 'nowhere.node') };
-      const r = await run(process.execPath, ['-e', `import(${JSON.stringify(join(dir, 'dist', 'index.js'))})`], { env });
-      expect(r.code).to.not.equal(0);
-      expect(r.stderr).to.contain('could not load its native addon');
-      for (const p of ['nowhere.node', join('build', 'Release', 'qshm.node'), join('build', 'Debug', 'qshm.node'), 'prebuilds']) {
-        expect(r.stderr).to.contain(p);
-      }
-      expect(r.stderr).to.contain('npm rebuild qshm');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const dir = track.dir('qshm-loader-');
+    cpSync(new URL('../dist', import.meta.url), join(dir, 'dist'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    const env = { ...process.env, QSHM_NATIVE_BINDING: join(dir, 'nowhere.node') };
+    const r = await run(process.execPath, ['-e', `import(${JSON.stringify(join(dir, 'dist', 'index.js'))})`], { env });
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.contain('could not load its native addon');
+    for (const p of ['nowhere.node', join('build', 'Release', 'qshm.node'), join('build', 'Debug', 'qshm.node'), 'prebuilds']) {
+      expect(r.stderr).to.contain(p);
     }
+    expect(r.stderr).to.contain('npm rebuild qshm');
   });
 
   it('QshmErrorCode, the codes lib/ uses and the table in docs/api.md list the same ERR_QSHM_* codes', () => {

@@ -3,36 +3,25 @@
 // relative native keys, loose argument checks, Qt fidelity (setKey(''), enums on the class),
 // the memfd label cost. Each test fails on the code before the fix.
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AccessMode, IpcKeyType, QNativeIpcKey, QSharedMemory, SharedMemoryError, legacyKeyName, fromProcessFd,
 } from '../dist/index.js';
 import { truncateUtf8 } from '../dist/backends/memfd.js';
-import { uniqueKey } from './helpers.mjs';
-
-const made = [];
-afterEach(() => {
-  for (const s of made.splice(0)) s.detach();
-});
-function track(s) {
-  made.push(s);
-  return s;
-}
+import { skipIf, track, uniqueKey } from './helpers.mjs';
 
 describe('issue 11: relative native keys stay inside their directory', () => {
   let root;
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'qshm-escape-'));
+    root = track.dir('qshm-escape-');
     mkdirSync(join(root, 'segs'));
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   for (const key of ['../x', '../../x', 'a/../../x', 'sub/x', '.', '..', 'a/b']) {
     it(`create()/attach() with native key ${JSON.stringify(key)} under a custom dir → KeyError, nothing made outside`, () => {
       const dir = join(root, 'segs');
-      const s = track(new QSharedMemory(undefined, { dir }));
+      const s = track.object(new QSharedMemory(undefined, { dir }));
       s.setNativeKey(key);
       expect(s.create(4096)).to.equal(false);
       expect(s.error()).to.equal(SharedMemoryError.KeyError);
@@ -49,7 +38,7 @@ describe('issue 11: relative native keys stay inside their directory', () => {
     const saved = process.env.XDG_RUNTIME_DIR;
     process.env.XDG_RUNTIME_DIR = join(root, 'segs');
     try {
-      const s = track(new QSharedMemory(undefined, { dir: 'xdg' }));
+      const s = track.object(new QSharedMemory(undefined, { dir: 'xdg' }));
       s.setNativeKey('../escaped');
       expect(s.create(64)).to.equal(false);
       expect(s.error()).to.equal(SharedMemoryError.KeyError);
@@ -62,11 +51,11 @@ describe('issue 11: relative native keys stay inside their directory', () => {
 
   it('a plain relative name is made inside dir, and an absolute native key is used as is', () => {
     const dir = join(root, 'segs');
-    const a = track(new QSharedMemory(undefined, { dir }));
+    const a = track.object(new QSharedMemory(undefined, { dir }));
     a.setNativeKey('plain');
     expect(a.create(64), a.errorString()).to.equal(true);
     expect(existsSync(join(dir, 'plain'))).to.equal(true);
-    const b = track(new QSharedMemory(undefined, { dir }));
+    const b = track.object(new QSharedMemory(undefined, { dir }));
     b.setNativeKey(join(root, 'abs'));
     expect(b.create(64), b.errorString()).to.equal(true);
     expect(existsSync(join(root, 'abs'))).to.equal(true);
@@ -140,7 +129,7 @@ describe('issue 11: argument checks (TypeError for types, RangeError for ranges)
         if (v === '1' && (name.startsWith('setKey') || name.startsWith('setNativeKey(v)') || name.includes('fromString') || name === 'new QSharedMemory(v)' || name === 'new QNativeIpcKey(v)' || name.startsWith('QSharedMemory.remove'))) continue; // a string is right there
         if (typeof v === 'number' && name === 'tryLock(v)' && !Number.isNaN(v)) continue; // any timeout is valid
         if (v === -1 && name === 'create(v)') continue; // checked below: Qt's InvalidSize
-        const s = track(new QSharedMemory(uniqueKey('sweep')));
+        const s = track.object(new QSharedMemory(uniqueKey('sweep')));
         let result;
         try {
           result = call(v, s);
@@ -156,7 +145,7 @@ describe('issue 11: argument checks (TypeError for types, RangeError for ranges)
 
   it('create() with a size that is not a positive whole number is false + InvalidSize, as in Qt', () => {
     for (const size of [-1, 0, NaN, 1.5, -Infinity, 2 ** 53]) {
-      const s = track(new QSharedMemory(uniqueKey('size')));
+      const s = track.object(new QSharedMemory(uniqueKey('size')));
       expect(s.create(size)).to.equal(false);
       expect(s.error()).to.equal(SharedMemoryError.InvalidSize);
     }
@@ -165,7 +154,7 @@ describe('issue 11: argument checks (TypeError for types, RangeError for ranges)
 
 describe('issue 11: Qt fidelity', () => {
   it("setKey('') clears the native key and detaches; create() then fails with KeyError (PyQt6 6.4)", () => {
-    const s = track(new QSharedMemory());
+    const s = track.object(new QSharedMemory());
     s.setNativeKey(`/dev/shm/${uniqueKey('native')}`);
     expect(s.create(64)).to.equal(true);
     s.setKey('');
@@ -178,7 +167,7 @@ describe('issue 11: Qt fidelity', () => {
 
   it('setKey() with the same key keeps the attachment (Qt does not detach for an unchanged key)', () => {
     const k = uniqueKey('same');
-    const s = track(new QSharedMemory(k));
+    const s = track.object(new QSharedMemory(k));
     expect(s.create(64)).to.equal(true);
     s.setKey(k);
     expect(s.isAttached()).to.equal(true);
@@ -208,8 +197,8 @@ describe('issue 11: memfd labels are cut in linear time at a UTF-8 boundary', ()
   });
 
   it('create() with a 1,000,000-character key finishes (it took minutes when cut one character at a time)', function () {
-    if (process.platform !== 'linux') this.skip();
-    const s = track(new QSharedMemory('€'.repeat(1_000_000), { backend: 'memfd' }));
+    skipIf(this, process.platform !== 'linux' && 'memfd segments exist on Linux only');
+    const s = track.object(new QSharedMemory('€'.repeat(1_000_000), { backend: 'memfd' }));
     expect(s.create(64), s.errorString()).to.equal(true);
   });
 });

@@ -6,8 +6,9 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { AccessMode, IpcKeyType, QNativeIpcKey, QSharedMemory, SharedMemoryError as E } from '../dist/index.js';
-import { debianPython, run, uniqueKey } from './helpers.mjs';
-import { Peer, ftokOf, missing, pythonFor, sysvKeyExists } from './peers/driver.mjs';
+import {
+  QtPeer, debianPython, ftokOf, missing, run, skipIf, sysvKeyExists, track, uniqueKey,
+} from './helpers.mjs';
 
 const N = 10000;
 const SYSV = { backend: 'sysv' };
@@ -34,41 +35,13 @@ function expectNothingLeft(t, k) {
 for (const binding of ['PyQt6', 'PyQt5']) {
   describe(`interop with real Qt through ${binding} ('sysv' backend)`, function () {
     this.timeout(60000);
-    const peers = [];
-    const mine = [];
-    let keys = [];
-
     before(function () {
-      const why = missing(binding);
-      if (why) {
-        console.log(`      skipped: ${why}`);
-        this.skip();
-      }
+      skipIf(this, missing(binding));
     });
 
-    const peer = async (b = binding) => {
-      const p = await Peer.start(b);
-      peers.push(p);
-      return p;
-    };
-    const shm = (key) => {
-      const s = new QSharedMemory(key, SYSV);
-      mine.push(s);
-      return s;
-    };
-    const key = (name) => {
-      const k = uniqueKey(name);
-      keys.push(k);
-      return k;
-    };
-
-    afterEach(async () => {
-      // Peers first: a dead peer's lock is undone by the kernel, so our detach() cannot block.
-      for (const p of peers.splice(0)) await p.close();
-      for (const s of mine.splice(0)) s.detach();
-      for (const k of keys) QSharedMemory.remove(k, SYSV); // only matters when a test failed
-      keys = [];
-    });
+    const peer = (b = binding) => QtPeer.start(b);
+    const shm = (key) => track.shm(key, SYSV);
+    const key = (name) => track.key(uniqueKey(name), SYSV); // removed after a failed test
 
     it('derives the same native key as Qt (ASCII letters + SHA-1, non-ASCII, empty)', async () => {
       const qt = await peer();
@@ -292,8 +265,7 @@ for (const binding of ['PyQt6', 'PyQt5']) {
       await qt.cmd('new', { native: path });
       expect((await qt.cmd('create', { size: 256 })).ok).to.equal(true);
       await qt.cmd('write', { offset: 0, hex: '0102' });
-      const s = new QSharedMemory(undefined, SYSV);
-      mine.push(s);
+      const s = track.shm(undefined, SYSV);
       s.setNativeKey(path);
       expect(s.attach(), s.errorString()).to.equal(true);
       expect(s.size()).to.equal(256);
@@ -314,34 +286,20 @@ for (const binding of ['PyQt6', 'PyQt5']) {
 
 describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, native-key locks)', function () {
   this.timeout(60000);
-  const peers = [];
-  const mine = [];
-  const cleanup = [];
 
   before(function () {
-    const why = missing('PySide6');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
-  });
-  afterEach(async () => {
-    for (const p of peers.splice(0)) await p.close();
-    for (const s of mine.splice(0)) s.detach();
-    for (const k of cleanup.splice(0)) QSharedMemory.remove(k);
+    skipIf(this, missing('PySide6'));
   });
 
   it('a POSIX key passed as a QNativeIpcKey string: Qt creates, qshm attaches; data, size and lock() are shared', async () => {
     const key = QSharedMemory.platformSafeKey(uniqueKey('px'));
-    cleanup.push(key);
-    const qt = await Peer.start('PySide6');
-    peers.push(qt);
+    track.key(key);
+    const qt = await QtPeer.start('PySide6');
     await qt.cmd('new', { ipc: key.toString() });
     expect((await qt.cmd('create', { size: 777 })).ok).to.equal(true);
     await qt.cmd('write', { offset: 0, hex: 'beef' });
     expect((await qt.cmd('ipcKey')).value).to.equal(key.toString());
-    const s = new QSharedMemory(QNativeIpcKey.fromString(key.toString()));
-    mine.push(s);
+    const s = track.object(new QSharedMemory(QNativeIpcKey.fromString(key.toString())));
     expect(s.backend).to.equal('posix');
     expect(s.attach(), s.errorString()).to.equal(true);
     expect(s.size()).to.equal(777);
@@ -356,13 +314,11 @@ describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, nativ
   });
 
   it('qshm creates with a POSIX key; Qt attaches through the string form and writes back', async () => {
-    const s = new QSharedMemory(QSharedMemory.platformSafeKey(uniqueKey('pq')));
-    mine.push(s);
-    cleanup.push(s.nativeIpcKey());
+    const s = track.object(new QSharedMemory(QSharedMemory.platformSafeKey(uniqueKey('pq'))));
+    track.key(s.nativeIpcKey());
     expect(s.create(4096), s.errorString()).to.equal(true);
     s.data().write('from qshm', 'latin1');
-    const qt = await Peer.start('PySide6');
-    peers.push(qt);
+    const qt = await QtPeer.start('PySide6');
     await qt.cmd('new', { ipc: s.nativeIpcKey().toString() });
     const r = await qt.cmd('attach');
     expect(r.ok, r.errorString).to.equal(true);
@@ -375,12 +331,10 @@ describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, nativ
   it('a System V native key: Qt 6.6+ and qshm lock the same semaphore (2 × 10,000 increments exact); nothing left after', async () => {
     const path = `/tmp/qipc_${uniqueKey('nv')}`;
     const key = new QNativeIpcKey(path, IpcKeyType.SystemV);
-    const qt = await Peer.start('PySide6');
-    peers.push(qt);
+    const qt = await QtPeer.start('PySide6');
     await qt.cmd('new', { ipc: key.toString() });
     expect((await qt.cmd('create', { size: 64 })).ok).to.equal(true);
-    const s = new QSharedMemory(key);
-    mine.push(s);
+    const s = track.object(new QSharedMemory(key));
     expect(s.attach(), s.errorString()).to.equal(true);
     const ids = ftokOf(path);
     const d = s.data();
@@ -394,7 +348,6 @@ describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, nativ
     expect((await done).ok).to.equal(true);
     expect(d.readUInt32LE(0)).to.equal(2 * N);
     s.detach();
-    mine.pop();
     expect((await qt.cmd('detach')).ok).to.equal(true);
     await qt.close();
     expect(existsSync(path)).to.equal(false);
@@ -405,17 +358,10 @@ describe('interop with Qt 6.6+ through PySide6 (QNativeIpcKey, POSIX keys, nativ
 
 describe("interop with Python's multiprocessing.shared_memory ('posix' backend)", function () {
   this.timeout(60000);
-  const names = [];
   before(function () {
-    const why = missing('shared_memory');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipIf(this, missing('shared_memory'));
   });
-  afterEach(() => {
-    for (const n of names.splice(0)) QSharedMemory.remove(new QNativeIpcKey(n, IpcKeyType.PosixRealtime));
-  });
+  const removeAfter = (name) => track.key(new QNativeIpcKey(`/${name}`, IpcKeyType.PosixRealtime));
   // Python 3.8–3.12 register every SharedMemory with the resource tracker, which unlinks it when
   // the process exits; a peer that does not own the name must unregister it.
   const PY_PRELUDE = `
@@ -428,7 +374,7 @@ def keep(shm):
 
   it('qshm creates and writes; Python attaches by name, reads and writes back; remove() leaves nothing', async () => {
     const name = uniqueKey('py');
-    names.push(`/${name}`);
+    removeAfter(name);
     const s = new QSharedMemory(undefined, { backend: 'posix' });
     s.setNativeKey(`/${name}`);
     expect(s.create(1000), s.errorString()).to.equal(true);
@@ -450,7 +396,7 @@ shm.close()`, name]);
 
   it('Python creates and writes; qshm attaches with setNativeKey("/name"), size() agrees, data both ways', async () => {
     const name = uniqueKey('pc');
-    names.push(`/${name}`);
+    removeAfter(name);
     const r = await run(debianPython, ['-c', `${PY_PRELUDE}
 shm = shared_memory.SharedMemory(sys.argv[1], create=True, size=3000); keep(shm)
 shm.buf[:9] = b'py wrote!'
@@ -474,18 +420,14 @@ describe("interop with Python's sysv_ipc through a numeric key ('sysv' backend)"
   this.timeout(60000);
   let key;
   before(function () {
-    const why = missing('sysv_ipc');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipIf(this, missing('sysv_ipc'));
   });
   beforeEach(() => {
     // A key nobody uses: 'q' << 24 | pid bits | a counter.
     for (key = ((0x71 << 24) | ((process.pid & 0xfff) << 12) | Math.floor(Math.random() * 0xfff)) >>> 0;
       sysvKeyExists('shm', key) || sysvKeyExists('sem', key); key++);
+    track.key(new QNativeIpcKey(`0x${key.toString(16)}`, IpcKeyType.SystemV));
   });
-  afterEach(() => QSharedMemory.remove(new QNativeIpcKey(`0x${key.toString(16)}`, IpcKeyType.SystemV)));
 
   it('sysv_ipc creates and detaches; qshm attaches "0x…", reads; its last detach removes segment and lock', async () => {
     const hex = `0x${key.toString(16)}`;

@@ -3,27 +3,11 @@
 // 6.11.2 agree on every legacy vector here; TMPDIR unset), and conformance items 1–13
 // (tst_qsharedmemory constructor / nativeKey / legacyKey / uniqueKey).
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { symlinkSync } from 'node:fs';
 import { IpcKeyType, QNativeIpcKey, QSharedMemory, SharedMemoryError } from '../dist/index.js';
+import { track, withEnv } from './helpers.mjs';
 
 const T = IpcKeyType;
-
-/** Runs `fn` with environment variables changed, restoring them afterwards. */
-function withEnv(vars, fn) {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  try {
-    for (const [k, v] of Object.entries(vars)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 describe('Qt key derivation (vectors from real Qt runs)', () => {
   const legacy = (key, type) => withEnv({ TMPDIR: undefined }, () => QSharedMemory.legacyNativeKey(key, type));
@@ -77,19 +61,14 @@ describe('Qt key derivation (vectors from real Qt runs)', () => {
   });
 
   it('TMPDIR is cleaned and canonicalised as Qt 5.15/6.4/6.8 do; a missing directory gives the root', () => {
-    const base = mkdtempSync('/tmp/qshmkeys-');
-    try {
-      symlinkSync(base, `${base}.lnk`);
-      const viaLink = withEnv({ TMPDIR: `${base}.lnk//` }, () => QSharedMemory.legacyNativeKey('probe').nativeKey);
-      expect(viaLink).to.equal(`${base}/qipc_sharedmemory_probea949c530710f9fca76b45776267c68967fa891e7`);
-      const missingDir = withEnv({ TMPDIR: `${base}/nope` }, () => QSharedMemory.legacyNativeKey('probe').nativeKey);
-      expect(missingDir).to.equal('/qipc_sharedmemory_probea949c530710f9fca76b45776267c68967fa891e7');
-      expect(withEnv({ TMPDIR: '' }, () => QSharedMemory.legacyNativeKey('k1').nativeKey))
-        .to.equal('/tmp/qipc_sharedmemory_ka2ab1959c1c3bfa295b0fc90199378272db76b45');
-    } finally {
-      rmSync(`${base}.lnk`, { force: true });
-      rmSync(base, { recursive: true, force: true });
-    }
+    const base = track.dir('qshmkeys-', '/tmp');
+    symlinkSync(base, track.path(`${base}.lnk`));
+    const viaLink = withEnv({ TMPDIR: `${base}.lnk//` }, () => QSharedMemory.legacyNativeKey('probe').nativeKey);
+    expect(viaLink).to.equal(`${base}/qipc_sharedmemory_probea949c530710f9fca76b45776267c68967fa891e7`);
+    const missingDir = withEnv({ TMPDIR: `${base}/nope` }, () => QSharedMemory.legacyNativeKey('probe').nativeKey);
+    expect(missingDir).to.equal('/qipc_sharedmemory_probea949c530710f9fca76b45776267c68967fa891e7');
+    expect(withEnv({ TMPDIR: '' }, () => QSharedMemory.legacyNativeKey('k1').nativeKey))
+      .to.equal('/tmp/qipc_sharedmemory_ka2ab1959c1c3bfa295b0fc90199378272db76b45');
   });
 
   it('platformSafeKey: POSIX "/" + key; System V under $XDG_RUNTIME_DIR, or the key itself when absolute', () => {

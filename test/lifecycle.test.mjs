@@ -9,25 +9,22 @@ import {
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AccessMode, Layout, MAGIC, QSharedMemory, SharedMemoryError } from '../dist/index.js';
-import { uniqueKey } from './helpers.mjs';
 import {
-  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, testResources,
-} from './fixtures/core-lib.mjs';
+  inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, skipIf, track, uniqueKey,
+} from './helpers.mjs';
 
 const { ReadOnly, ReadWrite } = AccessMode;
 const Err = SharedMemoryError;
 
-const res = testResources();
-const shm = res.shm;
-const dir = res.dir;
+const shm = track.shm;
+/** A fresh temporary directory (removed after the test). */
+const dir = (name) => track.dir(`qshm-core-${name}-`);
 /** The file path a legacy key maps to in /dev/shm (removed after the test if still there). */
-const pathOf = (key) => res.path(new QSharedMemory(key).nativeKey());
+const pathOf = (key) => track.path(new QSharedMemory(key).nativeKey());
 /** A fresh absolute path in /dev/shm for a hand-made file (removed after the test). */
-const scratchPath = (name) => res.path(`/dev/shm/${uniqueKey(name)}`);
+const scratchPath = (name) => track.path(`/dev/shm/${uniqueKey(name)}`);
 
 describe('lifecycle (file backend)', function () {
-  afterEach(() => res.cleanup());
-
   describe('the last detach removes the file', () => {
     it('removed when the last attachment detaches, in another process', async () => {
       const key = uniqueKey('lastchild');
@@ -101,7 +98,8 @@ describe('lifecycle (file backend)', function () {
       expect(existsSync(path)).to.equal(false);
     });
 
-    it('processes racing to create() over a stale file: exactly one wins each round, and nothing else is removed', async () => {
+    it('processes racing to create() over a stale file: exactly one wins each round, and nothing else is removed', async function () {
+      this.timeout(180000); // 36 processes: a hang guard for a loaded machine, not a speed check
       for (let round = 0; round < 6; round++) {
         const key = uniqueKey('race');
         const path = pathOf(key);
@@ -363,10 +361,7 @@ describe('lifecycle (file backend)', function () {
           : spawnSync(process.execPath, ['-e', `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)})`], nobody).status !== 0
             ? "user 'nobody' cannot load dist/index.js from this checkout"
             : null;
-        if (why) {
-          console.log(`      SKIP: ${why}`);
-          this.skip();
-        }
+        skipIf(this, why);
       });
 
       it('a 0600 segment refuses another user with PermissionDenied', async () => {
@@ -593,18 +588,9 @@ describe('lifecycle (file backend)', function () {
   });
 
   describe('the dir option', () => {
-    let savedXdg;
-    beforeEach(() => {
-      savedXdg = process.env.XDG_RUNTIME_DIR;
-    });
-    afterEach(() => {
-      if (savedXdg === undefined) delete process.env.XDG_RUNTIME_DIR;
-      else process.env.XDG_RUNTIME_DIR = savedXdg;
-    });
-
     it("dir: 'xdg' puts the segment in $XDG_RUNTIME_DIR, and a child with the same environment finds it", async () => {
       const xdg = dir('xdg');
-      process.env.XDG_RUNTIME_DIR = xdg;
+      track.env({ XDG_RUNTIME_DIR: xdg });
       const key = uniqueKey('xdg');
       const s = shm(key, { dir: 'xdg' });
       expect(s.nativeKey().startsWith(`${xdg}/qipc_sharedmemory_`)).to.equal(true);
@@ -622,7 +608,7 @@ describe('lifecycle (file backend)', function () {
     });
 
     it("dir: 'xdg' without XDG_RUNTIME_DIR: create() and attach() fail with KeyError naming the variable", () => {
-      delete process.env.XDG_RUNTIME_DIR;
+      track.env({ XDG_RUNTIME_DIR: undefined });
       const key = uniqueKey('noxdg');
       const s = shm(key, { dir: 'xdg' });
       expect(s.create(100)).to.equal(false);

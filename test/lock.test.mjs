@@ -4,133 +4,22 @@
 // try/async/scoped forms; Qt's lock rules (conformance items 38–45, 69, 71); and a C program
 // that follows docs/format.md taking part in the same lock.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { QSharedMemory, SharedMemoryError, cHeaderText } from '../dist/index.js';
-import { debianPython, fixtures, run, testDir, uniqueKey } from './helpers.mjs';
+import {
+  LineChild, debianPython, fixtures, lockAgent, missingCommand, removeDir, run, skipIf, tempDir, testDir, track, uniqueKey,
+  within,
+} from './helpers.mjs';
 
-const AGENT = join(fixtures, 'lock-agent.mjs');
 const COUNTER = join(fixtures, 'lock-counter.mjs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Rejects if `p` does not settle within `ms` (so a deadlock fails the test with a reason). */
-function within(p, ms, what) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
-// Everything a test starts, so afterEach can end it whatever happened.
-const peers = new Set();
-const objects = [];
-
-/** A QSharedMemory that afterEach detaches. */
-function shm(key) {
-  const s = new QSharedMemory(key);
-  objects.push(s);
-  return s;
-}
-
-/**
- * A child process or worker thread speaking in lines: 'node' children answer JSON lines,
- * 'text' children (the C and Python peers) plain lines, 'worker' threads messages.
- * `next()` resolves with the next line/message in order.
- */
-class Peer {
-  #queue = [];
-  #waiting = [];
-  #buf = '';
-  #stderr = '';
-  constructor(kind, target, args = [], workerData = undefined) {
-    this.kind = kind;
-    if (kind === 'worker') {
-      this.child = new Worker(target, { workerData: workerData ?? { worker: true } });
-      this.child.on('message', (m) => this.#push(m));
-      this.child.on('error', (e) => this.#push({ error: String(e) }));
-      this.exited = new Promise((r) => this.child.once('exit', (code) => r({ code })));
-    } else {
-      this.child = spawn(target, args.map(String), { stdio: ['pipe', 'pipe', 'pipe'] });
-      this.child.stdout.on('data', (d) => this.#data(d));
-      this.child.stderr.on('data', (d) => (this.#stderr += d));
-      this.child.stdin.on('error', () => {}); // the child may be killed while we write
-      this.exited = new Promise((r) => this.child.once('close', (code, signal) => r({ code, signal })));
-    }
-    this.exited.then(() => {
-      this.dead = true;
-      peers.delete(this);
-      for (const w of this.#waiting.splice(0)) w.reject(new Error(`peer exited; stderr: ${this.#stderr}`));
-    });
-    peers.add(this);
-  }
-
-  #data(d) {
-    this.#buf += d;
-    let i;
-    while ((i = this.#buf.indexOf('\n')) >= 0) {
-      const line = this.#buf.slice(0, i);
-      this.#buf = this.#buf.slice(i + 1);
-      this.#push(this.kind === 'text' ? line : JSON.parse(line));
-    }
-  }
-
-  #push(m) {
-    const w = this.#waiting.shift();
-    if (w) w.resolve(m);
-    else this.#queue.push(m);
-  }
-
-  /** Lines received and not yet taken. */
-  get pending() {
-    return this.#queue.length;
-  }
-
-  get stderr() {
-    return this.#stderr;
-  }
-
-  next(ms = 10000) {
-    if (this.#queue.length) return Promise.resolve(this.#queue.shift());
-    if (this.dead) return Promise.reject(new Error(`peer exited; stderr: ${this.#stderr}`));
-    return within(new Promise((resolve, reject) => this.#waiting.push({ resolve, reject })), ms, `peer ${this.kind}`);
-  }
-
-  send(line) {
-    if (this.kind === 'worker') this.child.postMessage(line);
-    else this.child.stdin.write(`${line}\n`);
-  }
-
-  /** Sends a command and resolves with the answer. */
-  cmd(line, ms) {
-    this.send(line);
-    return this.next(ms);
-  }
-
-  async kill() {
-    if (this.dead) return this.exited;
-    if (this.kind === 'worker') await this.child.terminate();
-    else this.child.kill('SIGKILL');
-    return this.exited;
-  }
-}
-
+const shm = track.shm;
 /** A lock-agent child process, ready for commands. */
-async function agent() {
-  const p = new Peer('node', process.execPath, [AGENT]);
-  expect(await p.next()).to.deep.equal({ ready: true });
-  return p;
-}
-
+const agent = () => lockAgent();
 /** A lock-agent worker thread, ready for commands. */
-async function workerAgent() {
-  const p = new Peer('worker', AGENT);
-  expect(await p.next()).to.deep.equal({ ready: true });
-  return p;
-}
+const workerAgent = () => lockAgent({ worker: true });
 
 /** Reads the u64 counter at data offset 0. */
 function counter(s) {
@@ -148,22 +37,14 @@ async function count(starters) {
     const m = await p.next(20000);
     expect(m === 'ready' || m?.ready === true, `not ready: ${JSON.stringify(m)}`).to.equal(true);
   }
-  for (const p of ps) {
-    if (p.kind === 'worker') p.send('go');
-    else p.child.stdin.end('go\n');
-  }
+  for (const p of ps) p.endInput('go');
   const reports = [];
   for (const p of ps) reports.push(await p.next(120000));
   for (const p of ps) expect(await p.exited).to.include({ code: 0 });
   return reports;
 }
-const nodeCounter = (key, n) => () => new Peer('node', process.execPath, [COUNTER, key, n]);
-const workerCounter = (key, n) => () => new Peer('worker', COUNTER, [], { key, n });
-
-afterEach(async function () {
-  await Promise.all([...peers].map((p) => p.kill()));
-  for (const s of objects.splice(0)) s.detach();
-});
+const nodeCounter = (key, n) => () => LineChild.node(COUNTER, [key, n], { name: 'lock-counter', timeoutMs: 10000 });
+const workerCounter = (key, n) => () => LineChild.worker(COUNTER, { key, n }, { name: 'lock-counter worker', timeoutMs: 10000 });
 
 describe('lock: Qt rules (conformance items 38–45)', () => {
   it('#38 lock() with no key → false, LockError', () => {
@@ -627,7 +508,7 @@ describe('lock: #71 a failed create() does not break exclusion (three processes)
     C.send('lock'); // C waits from here on
     expect(await B.cmd(`create ${key} 64`)).to.deep.include({ ok: false, error: SharedMemoryError.AlreadyExists });
     expect(await B.cmd(`create ${key} 64`)).to.deep.include({ ok: false, error: SharedMemoryError.AlreadyExists });
-    B.child.stdin.end();
+    B.endInput();
     expect(await B.exited).to.include({ code: 0 });
     await sleep(200);
     expect(C.pending, 'C got the lock while A holds it').to.equal(0);
@@ -650,12 +531,8 @@ describe('lock: a C program following docs/format.md (test/c/lockpeer.c)', funct
   this.timeout(60000);
 
   before(async function () {
-    const probe = await run('cc', ['--version']).catch(() => null);
-    if (!probe || probe.code !== 0) {
-      console.warn('    skipped: no C compiler (`cc`); install the Debian package gcc');
-      this.skip();
-    }
-    dir = mkdtempSync(join(tmpdir(), 'qshm-lockpeer-'));
+    skipIf(this, missingCommand(['cc', '--version'], 'a C compiler (the Debian package gcc)'));
+    dir = tempDir('qshm-lockpeer-');
     writeFileSync(join(dir, 'qshm_format.h'), cHeaderText());
     exe = join(dir, 'lockpeer');
     const r = await run('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-I', dir,
@@ -664,10 +541,10 @@ describe('lock: a C program following docs/format.md (test/c/lockpeer.c)', funct
   });
 
   after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) removeDir(dir);
   });
 
-  const cPeer = (...args) => new Peer('text', exe, args);
+  const cPeer = (...args) => LineChild.spawn(exe, args, { parse: 'text', name: 'C peer', timeoutMs: 10000 });
 
   it('2 C processes + 2 Node processes × 250,000 locked increments end exact', async function () {
     this.timeout(120000);
@@ -738,7 +615,7 @@ describe('lock: a C program following docs/format.md (test/c/lockpeer.c)', funct
     expect(await c.next(5000)).to.equal('ready');
     expect(s.detach()).to.equal(true);
     expect(existsSync(path), 'removed while the C peer is attached').to.equal(true);
-    c.child.stdin.end('go\n');
+    c.endInput('go');
     expect(await c.next(5000)).to.equal('done 1000 abandoned 0');
     expect(await c.exited).to.include({ code: 0 });
     expect(existsSync(path)).to.equal(false);
@@ -751,25 +628,21 @@ describe('lock: the Python peer printed in docs/format.md (Appendix B)', functio
   this.timeout(60000);
 
   before(async function () {
-    const probe = await run(debianPython, ['-c', 'import ctypes, fcntl; ctypes.CDLL("libatomic.so.1"); fcntl.F_OFD_SETLK'])
-      .catch(() => null);
-    if (!probe || probe.code !== 0) {
-      console.warn('    skipped: needs /usr/bin/python3 (Debian package python3) with libatomic.so.1 (package libatomic1)');
-      this.skip();
-    }
+    skipIf(this, missingCommand([debianPython, '-c', 'import ctypes, fcntl; ctypes.CDLL("libatomic.so.1"); fcntl.F_OFD_SETLK'],
+      '/usr/bin/python3 (the Debian package python3) with libatomic.so.1 (the Debian package libatomic1)'));
     const doc = readFileSync(join(testDir, '..', 'docs', 'format.md'), 'utf8');
     const m = /<!-- tested-python-peer -->\n```python\n([\s\S]*?)\n```/.exec(doc);
     expect(m, 'the tested Python block in docs/format.md').to.not.equal(null);
-    dir = mkdtempSync(join(tmpdir(), 'qshm-pypeer-'));
+    dir = tempDir('qshm-pypeer-');
     script = join(dir, 'peer.py');
     writeFileSync(script, m[1]);
   });
 
   after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) removeDir(dir);
   });
 
-  const pyPeer = (path, n) => new Peer('text', debianPython, [script, path, n]);
+  const pyPeer = (path, n) => LineChild.spawn(debianPython, [script, path, n], { parse: 'text', name: 'Python peer', timeoutMs: 10000 });
 
   it('1 Python process (50,000) + 2 Node processes (100,000 each) locked increments end exact', async () => {
     const key = uniqueKey('py');
@@ -788,7 +661,7 @@ describe('lock: the Python peer printed in docs/format.md (Appendix B)', functio
     const path = new QSharedMemory(key).nativeKey();
     const py = pyPeer(path, 1);
     expect(await py.next()).to.equal('ready');
-    py.child.stdin.end('go\n');
+    py.endInput('go');
     await sleep(100);
     expect(py.pending, 'the Python peer took a live holder\'s lock').to.equal(0);
     await holder.kill();

@@ -3,16 +3,15 @@
 // to an unrelated process over SCM_RIGHTS and through /proc/<pid>/fd; seals; no leaks of
 // the descriptor; ENOSYS on a system without memfd.
 import { expect } from 'chai';
-import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AccessMode, QSharedMemory, QshmError, SharedMemoryError, fromProcessFd, listenForSegments, receiveSegment,
   sendSegment, spawnWithSegment,
 } from '../dist/index.js';
-import { debianPython, fixtures, run, uniqueKey } from './helpers.mjs';
+import {
+  LineChild, cleanup, debianPython, fixtures, missingCommand, run, skipIf, track, uniqueKey,
+} from './helpers.mjs';
 
 // Offsets inside the data region, shared with test/fixtures/memfd-child.mjs.
 const TEXT = 0;
@@ -36,71 +35,28 @@ function memfds(pid = 'self') {
   return out;
 }
 
-/** Collects a child's stdout JSON lines; `next()` resolves with the next one. */
-function jsonLines(child) {
-  const queue = [];
-  const waiters = [];
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let v;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      v = { unparsed: line };
-    }
-    if (waiters.length) waiters.shift()(v);
-    else queue.push(v);
-  });
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return {
-    next() {
-      if (queue.length) return Promise.resolve(queue.shift());
-      return new Promise((resolve, reject) => {
-        waiters.push(resolve);
-        exited.then(({ code, signal }) => reject(new Error(`child exited (${code ?? signal}) before reporting; stderr: ${stderr}`)));
-      });
-    },
-    exited,
-    stderr: () => stderr,
-  };
-}
+/** A child's stdout JSON lines (`next()`), its exit and stderr; stopped after the test. */
+const jsonLines = (child, name = 'child') => LineChild.wrap(child, { parse: 'lenient', name, timeoutMs: 60000 });
 
 function python(mode, shm, opts = {}) {
-  const child = spawnWithSegment(shm, debianPython, [join(fixtures, 'memfd-peer.py'), mode], opts);
-  children.push(child);
-  return jsonLines(child);
+  return jsonLines(spawnWithSegment(shm, debianPython, [join(fixtures, 'memfd-peer.py'), mode], opts), 'memfd-peer.py');
 }
 
 function nodeChild(args, shm, opts = {}) {
-  const child = shm
-    ? spawnWithSegment(shm, process.execPath, [join(fixtures, 'memfd-child.mjs'), ...args], opts)
-    : spawn(process.execPath, [join(fixtures, 'memfd-child.mjs'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  return { child, ...jsonLines(child) };
+  const script = join(fixtures, 'memfd-child.mjs');
+  return shm ? jsonLines(spawnWithSegment(shm, process.execPath, [script, ...args], opts), 'memfd-child.mjs')
+    : LineChild.node(script, args, { parse: 'lenient', name: 'memfd-child.mjs', timeoutMs: 60000 });
 }
-
-let shms = [];
-let children = [];
 
 function memfd(size = 4096, label = uniqueKey('memfd')) {
-  const shm = new QSharedMemory(label, { backend: 'memfd' });
+  const shm = track.shm(label, { backend: 'memfd' });
   expect(shm.create(size), shm.errorString()).to.equal(true);
-  shms.push(shm);
-  return shm;
-}
-
-function track(shm) {
-  shms.push(shm);
   return shm;
 }
 
 describe('memfd segments', function () {
-  afterEach(function () {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    children = [];
-    for (const s of shms) s.detach();
-    shms = [];
+  afterEach(async function () {
+    await cleanup();
     // Nothing of ours is left open: the kernel has freed every segment.
     expect(memfds().filter((m) => m.target.includes('qshm'))).to.deep.equal([]);
   });
@@ -122,7 +78,7 @@ describe('memfd segments', function () {
     });
 
     it('needs no key (the key is only a debug label) and is close-on-exec', function () {
-      const shm = track(new QSharedMemory(undefined, { backend: 'memfd' }));
+      const shm = track.object(new QSharedMemory(undefined, { backend: 'memfd' }));
       expect(shm.create(100), shm.errorString()).to.equal(true);
       expect(readlinkSync(`/proc/self/fd/${shm.fd()}`)).to.equal('/memfd:qshm (deleted)');
       const flags = /flags:\s*([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${shm.fd()}`, 'latin1'))[1];
@@ -136,7 +92,7 @@ describe('memfd segments', function () {
       expect(shm.errorString()).to.match(/^QSharedMemory::attach: a memfd segment cannot be attached by key/);
       expect(shm.lastError().code).to.equal('ERR_QSHM_MEMFD_NO_KEY');
       expect(shm.fd()).to.equal(-1);
-      const file = track(new QSharedMemory(uniqueKey('file')));
+      const file = track.object(new QSharedMemory(uniqueKey('file')));
       expect(file.create(64)).to.equal(true);
       expect(file.fd()).to.equal(-1);
       expect(file.seals()).to.equal(null);
@@ -147,7 +103,7 @@ describe('memfd segments', function () {
     it('the memory lives while any attachment does: last detach destroys', function () {
       const a = memfd();
       a.data().write('still here');
-      const b = track(QSharedMemory.fromFd(a.fd()));
+      const b = track.object(QSharedMemory.fromFd(a.fd()));
       a.detach();
       expect(text(b.data(), 0)).to.equal('still here');
       expect(memfds().filter((m) => m.target.includes('qshm'))).to.have.length(1);
@@ -160,7 +116,7 @@ describe('memfd segments', function () {
     it('attaches its own open file description: the caller keeps its fd and both lock independently', function () {
       const a = memfd();
       a.data().write('shared');
-      const b = track(QSharedMemory.fromFd(a.fd()));
+      const b = track.object(QSharedMemory.fromFd(a.fd()));
       expect(b.fd()).to.not.equal(a.fd());
       expect(text(b.data(), 0)).to.equal('shared');
       expect(readlinkSync(`/proc/self/fd/${a.fd()}`)).to.match(/^\/memfd:/);
@@ -184,14 +140,12 @@ describe('memfd segments', function () {
     });
 
     it('refuses the descriptor of a named file (its lifetime belongs to the file backend)', function () {
-      const dir = mkdtempSync(join(tmpdir(), 'qshm-named-'));
-      const fd = openSync(join(dir, 'f'), 'w+');
+      const fd = openSync(join(track.dir('qshm-named-'), 'f'), 'w+');
       try {
         ftruncateSync(fd, 8192);
         expect(() => QSharedMemory.fromFd(fd)).to.throw(QshmError).with.property('code', 'ERR_QSHM_NOT_MEMFD');
       } finally {
         closeSync(fd);
-        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
@@ -220,7 +174,7 @@ describe('memfd segments', function () {
         shm.unlock();
       }
       expect(await c.next()).to.deep.equal({ done: true });
-      expect((await c.exited).code, c.stderr()).to.equal(0);
+      expect((await c.exited).code, c.stderr).to.equal(0);
       expect(data.readUInt32LE(COUNTER)).to.equal(100000);
     });
 
@@ -229,28 +183,24 @@ describe('memfd segments', function () {
       const c = nodeChild(['hold'], shm);
       expect(await c.next()).to.deep.equal({ locked: true });
       expect(shm.tryLock(0)).to.equal(false);
-      c.child.kill('SIGKILL');
-      await c.exited;
+      await c.kill();
       expect(shm.tryLock(10000)).to.equal(true);
       expect(shm.lockWasAbandoned()).to.equal(true);
       expect(shm.unlock()).to.equal(true);
     });
 
     it('without /proc, fromFd falls back to a duplicate that stays out of the lock', async function () {
-      const probe = await run('unshare', ['--mount', '--', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'])
-        .catch(() => ({ code: -1 }));
-      if (probe.code !== 0) this.skip(); // needs util-linux's unshare and CAP_SYS_ADMIN (root) to hide /proc
+      skipIf(this, missingCommand(['unshare', '--mount', '--', 'sh', '-c', 'umount -l /proc && test ! -e /proc/self'],
+        "util-linux's unshare (the Debian package util-linux) and CAP_SYS_ADMIN (root) to hide /proc"));
       const shm = memfd();
       shm.data().write('no proc here\0', TEXT, 'latin1');
       const script = `umount -l /proc && exec "$0" "$@"`;
-      const child = spawnWithSegment(shm, 'unshare',
-        ['--mount', '--', 'sh', '-c', script, process.execPath, join(fixtures, 'memfd-child.mjs'), 'noproc']);
-      children.push(child);
-      const c = jsonLines(child);
+      const c = jsonLines(spawnWithSegment(shm, 'unshare',
+        ['--mount', '--', 'sh', '-c', script, process.execPath, join(fixtures, 'memfd-child.mjs'), 'noproc']));
       const out = await c.next();
       expect(out).to.include({ procMissing: true, read: 'no proc here', locked: false });
       expect(out.lockText).to.match(/could not be reopened through \/proc\/self\/fd/);
-      expect((await c.exited).code, c.stderr()).to.equal(0);
+      expect((await c.exited).code, c.stderr).to.equal(0);
       expect(text(shm.data(), REPLY)).to.equal('written without /proc');
       expect(shm.tryLock(0)).to.equal(true); // the parent's liveness was not disturbed
       expect(shm.unlock()).to.equal(true);
@@ -262,7 +212,7 @@ describe('memfd segments', function () {
       const p = python('read', shm);
       const out = await p.next();
       expect(out).to.deep.equal({ fd: 3, magicOk: true, version: 1, headerSize: 4096, dataSize: 5000, text: 'written by node' });
-      expect((await p.exited).code, p.stderr()).to.equal(0);
+      expect((await p.exited).code, p.stderr).to.equal(0);
     });
 
     it('puts the descriptor after the stdio slots given, and honours a custom variable name', async function () {
@@ -270,7 +220,6 @@ describe('memfd segments', function () {
       const child = spawnWithSegment(shm, debianPython, ['-c',
         'import os,json; print(json.dumps([os.environ.get("MY_FD"), os.environ.get("QSHM_FD"), os.readlink("/proc/self/fd/" + os.environ["MY_FD"])]))'],
       { stdio: ['ignore', 'pipe', 'pipe', 'ignore'], envVar: 'MY_FD' });
-      children.push(child);
       const [mine, default_, target] = await jsonLines(child).next();
       expect(mine).to.equal('4');
       expect(default_).to.equal(null);
@@ -288,26 +237,20 @@ describe('memfd segments', function () {
       expect(memfds(given.child.pid).map((m) => m.fd)).to.deep.equal([3]);
       expect(memfds(plain.child.pid)).to.deep.equal([]); // still nothing in the first child
       expect(memfds()).to.deep.equal(before); // the hand-over copy was closed in the parent
-      plain.child.stdin.end();
-      given.child.stdin.end();
+      plain.endInput();
+      given.endInput();
       await Promise.all([plain.exited, given.exited]);
     });
 
     it('fromInherited without a handed descriptor is NotFound', function () {
-      const saved = process.env.QSHM_FD;
-      delete process.env.QSHM_FD;
-      try {
-        expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('qtError', SharedMemoryError.NotFound);
-        process.env.QSHM_FD = '1';
-        expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('code', 'ERR_QSHM_BAD_INHERITED_FD');
-      } finally {
-        if (saved === undefined) delete process.env.QSHM_FD;
-        else process.env.QSHM_FD = saved;
-      }
+      track.env({ QSHM_FD: undefined });
+      expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('qtError', SharedMemoryError.NotFound);
+      process.env.QSHM_FD = '1';
+      expect(() => QSharedMemory.fromInherited()).to.throw(QshmError).with.property('code', 'ERR_QSHM_BAD_INHERITED_FD');
     });
 
     it('spawnWithSegment refuses a detached object or another backend', function () {
-      const file = track(new QSharedMemory(uniqueKey('f')));
+      const file = track.object(new QSharedMemory(uniqueKey('f')));
       expect(file.create(64)).to.equal(true);
       expect(() => spawnWithSegment(file, 'true')).to.throw(QshmError).with.property('code', 'ERR_QSHM_NOT_MEMFD');
       const none = new QSharedMemory(undefined, { backend: 'memfd' });
@@ -318,25 +261,20 @@ describe('memfd segments', function () {
   describe('hand-off to an unrelated process', function () {
     let dir;
     beforeEach(function () {
-      dir = mkdtempSync(join(tmpdir(), 'qshm-sock-'));
-    });
-    afterEach(function () {
-      rmSync(dir, { recursive: true, force: true });
+      dir = track.dir('qshm-sock-');
     });
 
     it('SCM_RIGHTS between two unrelated Node processes through a socket path', async function () {
       const sock = join(dir, 's');
-      const rx = spawn(process.execPath, [join(fixtures, 'memfd-scm.mjs'), 'receive', sock], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(rx);
-      const rxl = jsonLines(rx);
+      const rxl = LineChild.node(join(fixtures, 'memfd-scm.mjs'), ['receive', sock], { parse: 'lenient', name: 'memfd-scm receive' });
       expect(await rxl.next()).to.deep.equal({ listening: true });
       const tx = await run(process.execPath, [join(fixtures, 'memfd-scm.mjs'), 'send', sock, 'across the socket']);
       expect(tx.code, tx.stderr).to.equal(0);
       const got = await rxl.next();
       expect(got).to.deep.include({ read: 'across the socket', size: 4096, locked: true, unlocked: true, socketLeft: false });
       expect(got.message).to.match(/^from \d+$/);
-      expect(got.message).to.not.equal(`from ${rx.pid}`);
-      expect((await rxl.exited).code, rxl.stderr()).to.equal(0);
+      expect(got.message).to.not.equal(`from ${rxl.pid}`);
+      expect((await rxl.exited).code, rxl.stderr).to.equal(0);
       expect(existsSync(sock)).to.equal(false);
     });
 
@@ -347,7 +285,7 @@ describe('memfd segments', function () {
       const pending = listener.accept({ timeoutMs: 20000, mode: AccessMode.ReadOnly });
       sendSegment(listener.path, shm, { message: 'hi', readOnly: true });
       const { shm: got, message } = await pending;
-      track(got);
+      track.object(got);
       expect(message.toString()).to.equal('hi');
       expect(text(got.data(), 0)).to.equal('over scm');
       expect(got.lock()).to.equal(false); // a read-only descriptor: no lock
@@ -400,7 +338,7 @@ describe('memfd segments', function () {
       shm.data().write('via proc\0', TEXT, 'latin1');
       const c = nodeChild(['proc', String(process.pid), String(shm.fd())]);
       expect(await c.next()).to.deep.equal({ read: 'via proc', locked: true });
-      expect((await c.exited).code, c.stderr()).to.equal(0);
+      expect((await c.exited).code, c.stderr).to.equal(0);
       expect(text(shm.data(), REPLY)).to.equal('written through /proc');
       expect(() => fromProcessFd(process.pid, 987654)).to.throw(QshmError).with.property('qtError', SharedMemoryError.NotFound);
     });
@@ -447,14 +385,14 @@ describe('memfd segments', function () {
       shm.data().write('owner writes on\0', TEXT, 'latin1');
       expect(shm.unlock()).to.equal(true);
       expect(() => QSharedMemory.fromFd(shm.fd())).to.throw(QshmError).with.property('code', 'EPERM');
-      const ro = track(QSharedMemory.fromFd(shm.fd(), AccessMode.ReadOnly));
+      const ro = track.object(QSharedMemory.fromFd(shm.fd(), AccessMode.ReadOnly));
       expect(text(ro.data(), TEXT)).to.equal('owner writes on');
     });
 
     it('write: makes the memory immutable once no other attachment could write (EBUSY before)', function () {
       const shm = memfd();
       shm.data().write('final\0', TEXT, 'latin1');
-      const other = track(QSharedMemory.fromFd(shm.fd(), AccessMode.ReadOnly));
+      const other = track.object(QSharedMemory.fromFd(shm.fd(), AccessMode.ReadOnly));
       expect(shm.seal({ write: true })).to.equal(false);
       expect(shm.lastError().code).to.equal('EBUSY');
       // Left as it was.
@@ -488,7 +426,7 @@ describe('memfd segments', function () {
 
   it('on a system without memfd, create() fails with a coded ENOSYS error (seccomp-simulated)', async function () {
     const r = await run(debianPython, [join(fixtures, 'memfd-seccomp.py'), process.execPath, join(fixtures, 'memfd-enosys.mjs')]);
-    if (r.code === 77) this.skip(); // this kernel cannot install a seccomp filter (CONFIG_SECCOMP_FILTER)
+    if (r.code === 77) skipIf(this, 'this kernel cannot install a seccomp filter (CONFIG_SECCOMP_FILTER)');
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.deep.equal({
       ok: false, error: SharedMemoryError.UnknownError,

@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { IpcKeyType, QNativeIpcKey, QSharedMemory } from '../dist/index.js';
-import { missing, pythonFor } from './peers/driver.mjs';
 import { realpathSync } from 'node:fs';
+import { missing, pythonFor, skipIf, withEnv } from './helpers.mjs';
 
 /** Qt's QDir::tempPath(): where legacy System V keys live. */
 const qtTemp = realpathSync(process.env.TMPDIR || '/tmp');
@@ -161,11 +161,7 @@ describe('QNativeIpcKey', () => {
   });
 
   it('agrees with a live Qt 6.6+ (PySide6) on toString, fromString and both derivations', function () {
-    const why = missing('PySide6');
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipIf(this, missing('PySide6'));
     const natives = ['/a b%c//d', '//x', 'a?b#c', '/é中', '/x\x01\x7f', '/[]{}|\\^`"<>', ''];
     const texts = ['posix:/x', 'systemv-84:/x?legacyKey=a%26b', 'posix://h/x', 'posix:/%C3%A9', 'windows:W', 'posix:/x?a=b', 'systemv-07:/x'];
     const legacy = ['probe', 'Hello, World! 1/2 é', 'a&b=c%d#e?f+g h', ''];
@@ -187,13 +183,8 @@ print(json.dumps(out))`;
     const qt = JSON.parse(r.stdout);
     expect(natives.flatMap((n) => types.map((t) => new QNativeIpcKey(n, t).toString()))).to.deep.equal(qt.to);
     expect(texts.map((s) => QNativeIpcKey.fromString(s)).map((k) => [k.type, k.nativeKey, k.toString()])).to.deep.equal(qt.from);
-    const saved = process.env.TMPDIR;
-    delete process.env.TMPDIR;
-    try {
-      expect(legacy.flatMap((k) => types.map((t) => QSharedMemory.legacyNativeKey(k, t).toString()))).to.deep.equal(qt.legacy);
-    } finally {
-      if (saved !== undefined) process.env.TMPDIR = saved;
-    }
+    expect(withEnv({ TMPDIR: undefined }, () => legacy.flatMap((k) => types.map((t) => QSharedMemory.legacyNativeKey(k, t).toString()))))
+      .to.deep.equal(qt.legacy);
     expect(legacy.map((k) => QSharedMemory.platformSafeKey(k).toString())).to.deep.equal(qt.safe);
   });
 });

@@ -3,14 +3,12 @@
 // mappings larger than a Buffer, concurrent last detaches, corrupt lock words, unbounded
 // waits, descriptor truncation.
 import { expect } from 'chai';
-import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdtempSync, openSync, closeSync, ftruncateSync, writeSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments } from '../dist/index.js';
-import { uniqueKey, run, leftovers } from './helpers.mjs';
+import { LineChild, uniqueKey, run, leftovers, track } from './helpers.mjs';
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
@@ -30,12 +28,6 @@ function writeSegmentFile(path, dataSize) {
 }
 
 describe('robustness', function () {
-  const cleanup = [];
-  afterEach(() => {
-    for (const f of cleanup.splice(0)) f();
-  });
-  const keep = (shm) => (cleanup.push(() => shm.detach()), shm);
-
   it('a worker that ends while lockAsync() is pending does not abort the process', async () => {
     // Run in a child so that a regression (a fatal error) fails this test instead of mocha.
     const script = `
@@ -76,8 +68,7 @@ describe('robustness', function () {
     expect(big.error()).to.equal(SharedMemoryError.OutOfResources);
     expect(big.errorString()).to.match(/largest Buffer/);
     // A sparse file whose header claims 5 GiB of data (the file is really that long).
-    const dir = mkdtempSync(join('/dev/shm', 'qshmtest-big-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = track.dir('qshmtest-big-', '/dev/shm');
     const path = join(dir, 'seg');
     writeSegmentFile(path, 5 * 2 ** 30);
     const s = new QSharedMemory();
@@ -88,7 +79,8 @@ describe('robustness', function () {
     expect(existsSync(path)).to.equal(true); // not ours to remove
   });
 
-  it('processes detaching at the same moment never leave the segment behind', async () => {
+  it('processes detaching at the same moment never leave the segment behind', async function () {
+    this.timeout(180000); // 90 processes: a hang guard for a loaded machine, not a speed check
     const script = `
       import { QSharedMemory } from ${JSON.stringify(dist)};
       const s = new QSharedMemory(process.argv[1]);
@@ -103,12 +95,13 @@ describe('robustness', function () {
       const owner = new QSharedMemory(key);
       expect(owner.create(64)).to.equal(true);
       const path = owner.nativeKey();
-      cleanup.push(() => existsSync(path) && unlinkSync(path)); // only if this test failed
+      track.path(path); // only matters if this test failed
       const kids = Array.from({ length: 3 }, () =>
-        spawn(process.execPath, ['--input-type=module', '-e', script, key], { stdio: 'ignore' }));
-      const exits = kids.map((k) => new Promise((r) => k.on('exit', r)));
+        track.child(spawn(process.execPath, ['--input-type=module', '-e', script, key], { stdio: 'ignore' })));
+      let ended = false; // a child that ends before attaching (or is stopped after a timeout) ends the wait
+      const exits = kids.map((k) => new Promise((r) => k.on('exit', r)).finally(() => (ended = true)));
       const go = new Int32Array(owner.data().buffer, 0, 4);
-      while (Atomics.load(go, 1) < 3) await new Promise((r) => setTimeout(r, 2));
+      while (Atomics.load(go, 1) < 3 && !ended) await new Promise((r) => setTimeout(r, 2));
       Atomics.store(go, 0, 1);
       owner.detach();
       expect(await Promise.all(exits)).to.deep.equal([0, 0, 0]);
@@ -117,10 +110,8 @@ describe('robustness', function () {
   });
 
   it('a lock word with the waiters bit and no holder (corrupt) is taken, not waited on forever', () => {
-    const s = keep(new QSharedMemory(uniqueKey('w0')));
+    const s = track.shm(uniqueKey('w0'));
     expect(s.create(64)).to.equal(true);
-    const dir = mkdtempSync(join(tmpdir(), 'qshm-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     // Write the word through a second mapping of the file.
     const raw = openSync(s.nativeKey(), 'r+');
     const w = Buffer.alloc(4);
@@ -132,7 +123,7 @@ describe('robustness', function () {
   });
 
   it('tryLock(Infinity) and lockAsync({ timeoutMs: Infinity }) wait forever rather than fail', async () => {
-    const s = keep(new QSharedMemory(uniqueKey('inf')));
+    const s = track.shm(uniqueKey('inf'));
     expect(s.create(64)).to.equal(true);
     expect(s.tryLock(Infinity)).to.equal(true);
     expect(s.unlock()).to.equal(true);
@@ -143,13 +134,11 @@ describe('robustness', function () {
   });
 
   it('a sender that connects and sends nothing cannot hold accept() past its timeout', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qshm-sock-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'sock');
+    const path = join(track.dir('qshm-sock-'), 'sock');
     const listener = await listenForSegments(path);
-    cleanup.push(() => listener.close());
+    track.defer(() => listener.close());
     const silent = connect(path);
-    cleanup.push(() => silent.destroy());
+    track.defer(() => silent.destroy());
     await new Promise((r) => silent.once('connect', r));
     const started = performance.now();
     const err = await listener.accept({ timeoutMs: 300 }).then(() => null, (e) => e);
@@ -163,9 +152,7 @@ describe('robustness', function () {
   });
 
   it('attach() gives up with LockError when another process holds the presence lock exclusively', async () => {
-    const dir = mkdtempSync(join('/dev/shm', 'qshmtest-pres-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'seg');
+    const path = join(track.dir('qshmtest-pres-', '/dev/shm'), 'seg');
     writeSegmentFile(path, 4096);
     // A hostile same-user process takes an exclusive OFD lock on byte 0 and keeps it.
     const script = `
@@ -175,9 +162,8 @@ describe('robustness', function () {
       console.log('holding');
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanup.push(() => child.kill('SIGKILL'));
-    await new Promise((r) => child.stdout.once('data', r));
+    const child = LineChild.nodeEval(script, { args: [path], parse: 'text', name: 'presence holder' });
+    expect(await child.next()).to.equal('holding');
     const started = performance.now();
     const late = new QSharedMemory();
     late.setNativeKey(path);
@@ -185,8 +171,7 @@ describe('robustness', function () {
     expect(late.error()).to.equal(SharedMemoryError.LockError);
     expect(late.lastError().code).to.equal('ERR_QSHM_PRESENCE_BUSY');
     expect(performance.now() - started).to.be.below(10000); // hang guard only
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await child.kill();
     // Once the hostile process is gone, the same file attaches.
     expect(late.attach()).to.equal(true);
     late.detach();

@@ -6,17 +6,11 @@
 // of blocking forever (docs/interop.md). Operations that used to hang or spin run in child
 // processes, so a regression fails the test instead of hanging the suite.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
 import { IpcKeyType, QSharedMemory, SharedMemoryError as E } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { run, testDir, uniqueKey } from './helpers.mjs';
-import { ftokOf, sysvKeyExists } from './peers/driver.mjs';
+import { LineChild, distUrl, ftokOf, sysvIdExists, sysvKeyExists, track, uniqueKey } from './helpers.mjs';
 
-const DIST = pathToFileURL(join(testDir, '..', 'dist')).href;
 const SYSV = { backend: 'sysv' };
 const POSIX = { backend: 'posix' };
 
@@ -40,7 +34,8 @@ function removeSysvSemaphore(key) {
   const id = native.semget(semKey | 0, 0, 0);
   expect(id, 'semget').to.be.at.least(0);
   expect(native.semctlRmid(id), 'semctl(IPC_RMID)').to.equal(0);
-  expect(sysvKeyExists('sem', semKey)).to.equal(false);
+  // By id: a process waiting on it may re-create one on the same key at once (what the tests expect).
+  expect(sysvIdExists('sem', id), 'removed').to.equal(false);
 }
 
 /** /dev/shm names of a legacy POSIX key: the segment and its semaphore. */
@@ -53,10 +48,9 @@ function posixFiles(key) {
  * A Node child running `body` (an async function body; `QSharedMemory`, `E`, `env`, `say(line)`
  * and `line()` — the next stdin line — are in scope). Lines it prints are read with `next()`.
  */
-class Child {
-  constructor(body, env = {}) {
-    const code = `
-import { QSharedMemory, SharedMemoryError as E } from '${DIST}/index.js';
+function child(body, env = {}) {
+  return LineChild.nodeEval(`
+import { QSharedMemory, SharedMemoryError as E } from '${distUrl}index.js';
 import { createInterface } from 'node:readline';
 const env = process.env;
 const say = (l) => console.log(typeof l === 'string' ? l : JSON.stringify(l));
@@ -64,71 +58,13 @@ const input = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const line = async () => (await input.next()).value;
 ${body}
 process.exit(0); // stdin keeps the event loop alive; exit normally (exit handlers run)
-`;
-    this.proc = spawn(process.execPath, ['--input-type=module', '-e', code], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.stderr = '';
-    this.proc.stderr.on('data', (d) => (this.stderr += d));
-    this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => r({ code, signal })));
-    this.lines = createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
-  }
-
-  /** The next line it printed (rejects after `ms`, or if it exits first). */
-  async next(ms = 20000) {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`child printed nothing in ${ms} ms; stderr: ${this.stderr}`)), ms);
-    });
-    try {
-      const r = await Promise.race([this.lines.next(), timeout]);
-      if (r.done) throw new Error(`child exited; stderr: ${this.stderr}`);
-      return r.value;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  send(text) {
-    this.proc.stdin.write(`${text}\n`);
-  }
-
-  /** Waits for it to exit (killing it after `ms`). */
-  async end(ms = 20000) {
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    const r = await this.exited;
-    clearTimeout(timer);
-    return r;
-  }
-
-  kill() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-    return this.exited;
-  }
+`, { env, parse: 'text', name: 'child', timeoutMs: 20000 });
 }
 
 describe("'sysv': a lock semaphore removed under qshm is reopened (Qt internals §5)", function () {
   this.timeout(30000);
-  const objs = [];
-  const children = [];
-  let keys = [];
-  const shm = (k) => {
-    const s = new QSharedMemory(k, SYSV);
-    objs.push(s);
-    return s;
-  };
-  const key = (name) => {
-    const k = uniqueKey(name);
-    keys.push(k);
-    return k;
-  };
-  afterEach(async () => {
-    for (const c of children.splice(0)) await c.kill();
-    for (const s of objs.splice(0)) s.detach();
-    for (const k of keys) QSharedMemory.remove(k, SYSV); // only matters when a test failed
-    keys = [];
-  });
+  const shm = (k) => track.shm(k, SYSV);
+  const key = (name) => track.key(uniqueKey(name), SYSV); // removed after a failed test
 
   it('lock() works after the semaphore was removed (IPC_RMID) while attached; nothing is left', () => {
     const k = key('rm');
@@ -170,14 +106,13 @@ describe("'sysv': a lock semaphore removed under qshm is reopened (Qt internals 
     expect(holder.create(64), holder.errorString()).to.equal(true);
     const t = sysvTraces(k);
     expect(holder.lock()).to.equal(true);
-    const c = new Child(`
+    const c = child(`
 const s = new QSharedMemory(env.KEY, { backend: 'sysv' });
 say('attaching');
 if (!s.attach()) { say('attach: ' + s.errorString()); process.exit(1); }
 say(s.lock() ? 'locked' : 'lock: ' + s.errorString());
 s.unlock(); s.detach();
 `, { KEY: k });
-    children.push(c);
     expect(await c.next()).to.equal('attaching');
     await new Promise((r) => setTimeout(r, 200)); // most likely blocked in semop by now
     removeSysvSemaphore(k); // EIDRM if it waits, EINVAL if it has not started yet: both reopen
@@ -193,19 +128,11 @@ for (const backend of ['sysv', 'posix']) {
   describe(`'${backend}': lockAsync() pending across detach()`, function () {
     this.timeout(30000);
     const opts = { backend };
-    let k;
-    let objs = [];
-    afterEach(() => {
-      for (const s of objs) s.detach();
-      objs = [];
-      QSharedMemory.remove(k, opts);
-    });
 
     it('resolves false (no internal error) and re-creates no semaphore or key file', async () => {
-      k = uniqueKey('la');
-      const a = new QSharedMemory(k, opts);
-      const b = new QSharedMemory(k, opts);
-      objs = [a, b];
+      const k = track.key(uniqueKey('la'), opts);
+      const a = track.shm(k, opts);
+      const b = track.shm(k, opts);
       expect(a.create(64), a.errorString()).to.equal(true);
       const t = backend === 'sysv' ? sysvTraces(k) : null;
       expect(b.attach(), b.errorString()).to.equal(true);
@@ -230,9 +157,9 @@ for (const backend of ['sysv', 'posix']) {
     this.timeout(30000);
 
     it('tryLock(Infinity), tryLock(Number.MAX_VALUE) and lockAsync with them return true at once when free', async () => {
-      const k = uniqueKey('inf');
+      const k = track.key(uniqueKey('inf'), { backend });
       // In a child: the old code spun (System V) in a synchronous call, which no mocha timeout stops.
-      const c = new Child(`
+      const c = child(`
 const s = new QSharedMemory(env.KEY, { backend: env.BACKEND });
 const out = [s.create(64)];
 for (const ms of [Infinity, Number.MAX_VALUE, 1e12]) {
@@ -244,20 +171,15 @@ s.detach();
 QSharedMemory.remove(env.KEY, { backend: env.BACKEND });
 say(out);
 `, { KEY: k, BACKEND: backend });
-      try {
-        const out = JSON.parse(await c.next());
-        expect(out).to.deep.equal([...Array(13).fill(true), '']);
-        expect((await c.end()).code, c.stderr).to.equal(0);
-      } finally {
-        await c.kill();
-        QSharedMemory.remove(k, { backend });
-      }
+      const out = JSON.parse(await c.next());
+      expect(out).to.deep.equal([...Array(13).fill(true), '']);
+      expect((await c.end()).code, c.stderr).to.equal(0);
     });
 
     it('the backend lock itself takes Infinity and Number.MAX_VALUE as "wait" (not an invalid timespec)', async () => {
-      const k = uniqueKey('binf');
-      const c = new Child(`
-const { makeBackend } = await import('${DIST}/backends/index.js');
+      const k = track.key(uniqueKey('binf'), { backend });
+      const c = child(`
+const { makeBackend } = await import('${distUrl}backends/index.js');
 const b = makeBackend(env.BACKEND, {});
 const key = b.nativeKeyFor(env.KEY);
 const ctx = { legacyKey: env.KEY, type: env.BACKEND === 'sysv' ? 0x51 : 0x100 };
@@ -270,42 +192,30 @@ att.detach();
 b.remove(key, ctx);
 say(out);
 `, { KEY: k, BACKEND: backend });
-      try {
-        expect(JSON.parse(await c.next())).to.deep.equal(Array(4).fill(['acquired', true]).flat());
-        expect((await c.end()).code, c.stderr).to.equal(0);
-      } finally {
-        await c.kill();
-        QSharedMemory.remove(k, { backend });
-      }
+      expect(JSON.parse(await c.next())).to.deep.equal(Array(4).fill(['acquired', true]).flat());
+      expect((await c.end()).code, c.stderr).to.equal(0);
     });
   });
 }
 
 describe("'posix': a lock holder that died (SIGKILL) blocks nothing for ever", function () {
   this.timeout(60000);
-  const children = [];
-  let k;
-  afterEach(async () => {
-    for (const c of children.splice(0)) await c.kill();
-    QSharedMemory.remove(k, POSIX);
-  });
 
   it('attach() and create() fail with LockError after QSHM_POSIX_LOCK_TIMEOUT_MS; detach() and exit do not hang; remove() leaves nothing', async () => {
-    k = uniqueKey('dead');
+    const k = track.key(uniqueKey('dead'), POSIX);
     // The holder creates the segment, waits, then locks and is killed while holding the lock.
-    const holder = new Child(`
+    const holder = child(`
 const s = new QSharedMemory(env.KEY, { backend: 'posix' });
 say(s.create(64) ? 'created' : 'create: ' + s.errorString());
 await line();
 say(s.lock() ? 'locked' : 'lock: ' + s.errorString());
 await line();
 `, { KEY: k });
-    children.push(holder);
     expect(await holder.next()).to.equal('created');
     // The prober attaches two objects while the lock is free; after the kill it tries a new
     // attach and a create, detaches one object, and exits with the other still attached
     // (the exit handler detaches it, which must not wait for the dead holder).
-    const prober = new Child(`
+    const prober = child(`
 const a = new QSharedMemory(env.KEY, { backend: 'posix' });
 const b = new QSharedMemory(env.KEY, { backend: 'posix' });
 say(a.attach() && b.attach() ? 'attached' : 'attach: ' + a.errorString() + b.errorString());
@@ -320,7 +230,6 @@ out.detach = [a.detach(), a.isAttached(), a.data()];
 out.bAttached = b.isAttached();
 say(out);
 `, { KEY: k, QSHM_POSIX_LOCK_TIMEOUT_MS: '300' });
-    children.push(prober);
     expect(await prober.next()).to.equal('attached');
     holder.send('lock');
     expect(await holder.next()).to.equal('locked');
@@ -334,24 +243,23 @@ say(out);
     expect(out.detach).to.deep.equal([true, false, null]);
     expect(out.bAttached).to.equal(true);
     const end = await prober.end();
-    expect(end, prober.stderr).to.deep.equal({ code: 0, signal: null });
+    expect({ code: end.code, signal: end.signal }, prober.stderr).to.deep.equal({ code: 0, signal: null });
     expect(QSharedMemory.remove(k, POSIX)).to.equal(true);
     for (const f of posixFiles(k)) expect(existsSync(f), f).to.equal(false);
   });
 
   it('QSHM_POSIX_LOCK_TIMEOUT_MS does not make a free lock fail; a live holder that unlocks in time lets attach() in', async () => {
-    k = uniqueKey('live');
+    const k = track.key(uniqueKey('live'), POSIX);
     const s = new QSharedMemory(k, POSIX);
     expect(s.create(64), s.errorString()).to.equal(true);
     try {
       expect(s.lock()).to.equal(true);
-      const c = new Child(`
+      const c = child(`
 const s = new QSharedMemory(env.KEY, { backend: 'posix' });
 say('attaching');
 say(s.attach() ? 'attached' : 'attach: ' + s.errorString());
 s.detach();
 `, { KEY: k, QSHM_POSIX_LOCK_TIMEOUT_MS: '20000' });
-      children.push(c);
       expect(await c.next()).to.equal('attaching');
       await new Promise((r) => setTimeout(r, 100));
       expect(s.unlock()).to.equal(true);

@@ -243,7 +243,13 @@ function accessOf(pid: string, fd: number): 'r' | 'w' | 'rw' | undefined {
     if (!m) return undefined;
     const acc = parseInt(m[1], 8) & 3;
     return acc === 0 ? 'r' : acc === 1 ? 'w' : 'rw';
-  } catch {
+  } catch (e) {
+    // Deno refuses /proc/*/fdinfo without --allow-all (NotCapable): fail closed rather than
+    // reopen a read-only descriptor read-write unchecked.
+    if ((e as Error).name === 'NotCapable') {
+      throw qshmError(SharedMemoryError.PermissionDenied, `cannot read the access mode of descriptor ${fd} ` +
+        `(${(e as Error).message}); Deno allows it only with --allow-all`, 'EACCES', `/proc/${pid}/fdinfo/${fd}`);
+    }
     return undefined;
   }
 }
