@@ -9,7 +9,7 @@ import {
   AccessMode, IpcKeyType, QNativeIpcKey, QSharedMemory, SharedMemoryError, legacyKeyName, fromProcessFd,
 } from '../dist/index.js';
 import { truncateUtf8 } from '../dist/backends/memfd.js';
-import { skipIf, track, uniqueKey } from './helpers.mjs';
+import { ftokOf, run, skipIf, sysvKeyExists, track, uniqueKey } from './helpers.mjs';
 
 describe('issue 11: relative native keys stay inside their directory', () => {
   let root;
@@ -200,5 +200,27 @@ describe('issue 11: memfd labels are cut in linear time at a UTF-8 boundary', ()
     skipIf(this, process.platform !== 'linux' && 'memfd segments exist on Linux only');
     const s = track.object(new QSharedMemory('€'.repeat(1_000_000), { backend: 'memfd' }));
     expect(s.create(64), s.errorString()).to.equal(true);
+  });
+});
+
+describe("QSharedMemory.remove() of a System V native key (segment and semaphore share one key file)", () => {
+  it('removes the segment, the semaphore and the key file a killed creator left', async function () {
+    skipIf(this, process.platform !== 'linux' && 'System V backend: Linux only here');
+    const path = join(track.dir('qshm-rmkey-'), 'key');
+    const key = new QNativeIpcKey(path, IpcKeyType.SystemV);
+    // A creator that dies without detaching leaves all three behind.
+    const r = await run(process.execPath, ['--input-type=module', '-e', `
+      import { QSharedMemory, QNativeIpcKey } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const s = new QSharedMemory(new QNativeIpcKey(process.argv[1], 0x51));
+      if (!s.create(64) || !s.lock() || !s.unlock()) process.exit(3);
+      process.kill(process.pid, 'SIGKILL');`, path]);
+    expect(r.signal, r.stderr).to.equal('SIGKILL');
+    const k = ftokOf(path);
+    expect(sysvKeyExists('shm', k), 'segment made').to.equal(true);
+    expect(sysvKeyExists('sem', k), 'semaphore made').to.equal(true);
+    expect(QSharedMemory.remove(key)).to.equal(true);
+    expect(sysvKeyExists('shm', k), 'segment left').to.equal(false);
+    expect(sysvKeyExists('sem', k), 'semaphore left').to.equal(false);
+    expect(existsSync(path), 'key file left').to.equal(false);
   });
 });

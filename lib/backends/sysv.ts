@@ -351,12 +351,13 @@ export class SysvBackend implements Backend {
     const { shm, sem } = specsFor(nativeKey, ctx, REMOVE);
     let removed = false;
     const shmKey = keyOf(shm);
+    // Both keys before any key file goes: segment and semaphore may share one (native keys).
+    const semKey = keyOf(sem);
     if (shmKey >= 0) {
       const id = native.shmget(shmKey, 0, 0);
       if (id >= 0) removed = check(native.shmctlRmid(id), REMOVE, 'shmctl(IPC_RMID)', shm.path ?? undefined) === 0 || removed;
     }
     if (shm.path !== null && native.unlink(shm.path) === 0) removed = true;
-    const semKey = keyOf(sem);
     if (semKey >= 0) {
       const id = native.semget(semKey, 0, 0);
       if (id >= 0 && native.semctlRmid(id) === 0) removed = true;
