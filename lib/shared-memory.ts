@@ -71,11 +71,16 @@ const collected = new FinalizationRegistry<State>(release);
 
 function makeBackend(name: BackendName, o: QSharedMemoryOptions): Backend {
   const make = backendFactories[name];
-  if (!make) throw argTypeError('options.backend', 'a backend available on this platform', name);
+  if (!make) {
+    const here = Object.keys(backendFactories).map((b) => `'${b}'`).join(', ');
+    const err = new TypeError(`qshm: backend '${name}' is not available on ${process.platform} (available here: ${here})`);
+    (err as TypeError & { code: string }).code = 'ERR_QSHM_BACKEND_UNAVAILABLE';
+    throw err;
+  }
   return make(o);
 }
 
-const BACKENDS: readonly string[] = ['file', 'memfd', 'sysv', 'posix'];
+const BACKENDS: readonly string[] = ['file', 'memfd', 'sysv', 'posix', 'windows'];
 
 function checkOptions(o: unknown): QSharedMemoryOptions {
   if (o === undefined) return {};
@@ -209,24 +214,25 @@ export class QSharedMemory {
 
   /**
    * Qt's `legacyNativeKey(key, type)`: the native key Qt ≤ 6.5 (and `setKey` everywhere)
-   * derives, carrying `key` as its legacy key. Type defaults to SystemV (Qt's legacy default
-   * on Linux).
+   * derives, carrying `key` as its legacy key. Type defaults to Qt's legacy default: SystemV
+   * on Linux, Windows on Windows.
    */
-  static legacyNativeKey(key: string, type: number = IpcKeyType.SystemV): QNativeIpcKey {
+  static legacyNativeKey(key: string, type: number = QNativeIpcKey.legacyDefaultTypeForOs()): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
     return legacyNativeKeyFor(key, new QNativeIpcKey(type).type);
   }
 
   /**
-   * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default), a path
-   * under the runtime directory for SystemV.
+   * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default on
+   * Linux), a path under the runtime directory for SystemV, `shm_<key>` for Windows (the
+   * default on Windows).
    */
-  static platformSafeKey(key: string, type: number = IpcKeyType.PosixRealtime): QNativeIpcKey {
+  static platformSafeKey(key: string, type: number = QNativeIpcKey.DefaultTypeForOs): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
     return platformSafeKeyFor(key, new QNativeIpcKey(type).type);
   }
 
-  /** Qt 6.6+'s `isKeyTypeSupported`: SystemV types and PosixRealtime on Linux. */
+  /** Qt 6.6+'s `isKeyTypeSupported`: SystemV types and PosixRealtime on Linux, Windows on Windows. */
   static isKeyTypeSupported(type: number): boolean {
     return backendForKeyType(new QNativeIpcKey(type).type) !== null;
   }

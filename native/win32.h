@@ -16,7 +16,7 @@ using Handle = void*;
 // ---- files (CreateFileW and friends) ----
 // CreateFileW(path, access, share, nullptr, disposition, flagsAndAttributes, nullptr).
 int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_t disposition, uint32_t flags);
-// SetFileInformationByHandle(FileEndOfFileInfo): the file's size.
+// SetFilePointerEx(size) + SetEndOfFile: the file's size.
 int FileSetSize(Handle file, int64_t size);
 // SetFileInformationByHandle(FileAllocationInfo): reserve disk space (fails with ERROR_DISK_FULL).
 int FileAllocate(Handle file, int64_t size);

@@ -5,6 +5,13 @@
 // cannot crash the process. Handles and views are owned per environment (main thread or
 // worker) and released when it ends, so a terminated worker's objects go away with it.
 // Uses only Node-API functions that node.exe 20 exports (NAPI_VERSION 8).
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
 #include <napi.h>
 
 #include <cmath>
@@ -16,9 +23,9 @@
 namespace qshm {
 namespace {
 
-constexpr int64_t kInvalidParameter = 87;  // ERROR_INVALID_PARAMETER
-constexpr int64_t kInvalidHandle = 6;      // ERROR_INVALID_HANDLE
-constexpr int64_t kNotEnoughMemory = 8;    // ERROR_NOT_ENOUGH_MEMORY
+constexpr int64_t kInvalidParameter = ERROR_INVALID_PARAMETER;
+constexpr int64_t kInvalidHandle = ERROR_INVALID_HANDLE;
+constexpr int64_t kNotEnoughMemory = ERROR_NOT_ENOUGH_MEMORY;
 
 struct WinState;
 
@@ -211,10 +218,17 @@ Napi::Value ViewMap(const Napi::CallbackInfo& info) {
   if (!Hnd(info, 0, &mapping) || !U32(info, 1, &access) || !Int(info, 2, &offset) || !Int(info, 3, &size))
     return env.Undefined();
   if (!mapping) return N(env, -kInvalidHandle);
-  if (offset < 0 || size <= 0) return N(env, -kInvalidParameter);
+  if (offset < 0 || size < 0) return N(env, -kInvalidParameter);
   uint32_t err = 0;
   void* p = win::ViewMap(mapping, access, static_cast<uint64_t>(offset), static_cast<size_t>(size), &err);
   if (!p) return N(env, -static_cast<double>(err));
+  if (size == 0) {  // the whole section: its length is the view's region size (page-rounded)
+    size = win::ViewRegionSize(p);
+    if (size <= 0) {
+      win::ViewUnmap(p);
+      return N(env, size < 0 ? static_cast<double>(size) : -kInvalidParameter);
+    }
+  }
   View* v = new View{p, static_cast<size_t>(size), true, State(env), true, false};
   napi_value ab;
   napi_status s = napi_create_external_arraybuffer(env, p, v->len, FinalizeView, v, &ab);
@@ -360,6 +374,27 @@ Napi::Object Constants(Napi::Env env) {
   auto set = [&](const char* k, double v) { c.Set(k, N(env, v)); };
   set("pageSize", win::PageSize());
   set("allocationGranularity", win::AllocationGranularity());
+#define K(name) set(#name, static_cast<double>(name))
+  K(GENERIC_READ); K(GENERIC_WRITE); K(FILE_SHARE_READ); K(FILE_SHARE_WRITE); K(FILE_SHARE_DELETE);
+  K(CREATE_NEW); K(OPEN_EXISTING); K(FILE_ATTRIBUTE_TEMPORARY); K(FILE_FLAG_DELETE_ON_CLOSE);
+  K(PAGE_READONLY); K(PAGE_READWRITE); K(FILE_MAP_READ); K(FILE_MAP_WRITE); K(FILE_MAP_ALL_ACCESS);
+  K(WAIT_OBJECT_0); K(WAIT_ABANDONED); K(WAIT_TIMEOUT);
+#undef K
+  return c;
+}
+
+// The Win32 error codes qshm names (lib/errors.ts maps them to Qt's errors), from <winerror.h>.
+Napi::Object ErrorCodes(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+#define E(name) c.Set(#name, N(env, static_cast<double>(name)))
+  E(ERROR_FILE_NOT_FOUND); E(ERROR_PATH_NOT_FOUND); E(ERROR_TOO_MANY_OPEN_FILES); E(ERROR_ACCESS_DENIED);
+  E(ERROR_INVALID_HANDLE); E(ERROR_NOT_ENOUGH_MEMORY); E(ERROR_OUTOFMEMORY); E(ERROR_SHARING_VIOLATION);
+  E(ERROR_HANDLE_DISK_FULL); E(ERROR_NOT_SUPPORTED); E(ERROR_FILE_EXISTS); E(ERROR_INVALID_PARAMETER);
+  E(ERROR_DISK_FULL); E(ERROR_INVALID_NAME); E(ERROR_BAD_PATHNAME); E(ERROR_ALREADY_EXISTS);
+  E(ERROR_FILENAME_EXCED_RANGE); E(ERROR_TOO_MANY_POSTS); E(ERROR_DELETE_PENDING); E(ERROR_NOACCESS);
+  E(ERROR_USER_MAPPED_FILE); E(ERROR_NO_SYSTEM_RESOURCES); E(ERROR_COMMITMENT_LIMIT); E(ERROR_INVALID_ADDRESS);
+  E(ERROR_NOT_OWNER); E(ERROR_INVALID_FUNCTION); E(ERROR_DIRECTORY); E(ERROR_CALL_NOT_IMPLEMENTED);
+#undef E
   return c;
 }
 
@@ -384,6 +419,7 @@ Napi::Object InitWin32(Napi::Env env, Napi::Object exports) {
   F(HandleWait); F(HandleWaitAsync);
 #undef F
   exports.Set("constants", Constants(env));
+  exports.Set("errors", ErrorCodes(env));
   return exports;
 }
 

@@ -28,9 +28,10 @@ int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_
 }
 
 int FileSetSize(Handle file, int64_t size) {
-  FILE_END_OF_FILE_INFO info;
-  info.EndOfFile.QuadPart = size;
-  return SetFileInformationByHandle(H(file), FileEndOfFileInfo, &info, sizeof info) ? 0 : static_cast<int>(Err());
+  LARGE_INTEGER to;
+  to.QuadPart = size;
+  if (!SetFilePointerEx(H(file), to, nullptr, FILE_BEGIN)) return static_cast<int>(Err());
+  return ::SetEndOfFile(H(file)) ? 0 : static_cast<int>(Err());
 }
 
 int FileAllocate(Handle file, int64_t size) {

@@ -41,7 +41,7 @@ export interface Attachment {
 }
 
 /** Backend names accepted by `QSharedMemoryOptions.backend`. */
-export type BackendName = 'file' | 'memfd' | 'sysv' | 'posix';
+export type BackendName = 'file' | 'memfd' | 'sysv' | 'posix' | 'windows';
 
 /**
  * What a backend learns about the key besides the native key string (Qt 6.6+ keeps both in a
