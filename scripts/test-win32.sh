@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Windows suite (test/win32/*.test.mjs) inside the official Windows node.exe under
+# Runs the Windows suite (test/win32/*.suite.mjs) inside the official Windows node.exe under
 # Wine, with Windows node.exe child processes, against dist/ and the cross-compiled addon.
 #
 #   npm run test:win32            # builds the addon first when it is missing
@@ -52,7 +52,7 @@ cat "$LOG"
 # Wine's node cannot write to a Linux pipe: mocha's output goes to a file.
 set +e
 wine "$NODE_EXE" node_modules/mocha/bin/mocha.js --no-config --no-color --reporter spec --timeout 60000 \
-  --require test/win32/hooks.mjs ${QSHM_WIN32_GREP:+--grep "$QSHM_WIN32_GREP"} 'test/win32/*.test.mjs' >"$LOG" 2>&1
+  --require test/win32/hooks.mjs ${QSHM_WIN32_GREP:+--grep "$QSHM_WIN32_GREP"} 'test/win32/*.suite.mjs' >"$LOG" 2>&1
 rc=$?
 set -e
 cat "$LOG"
