@@ -32,7 +32,7 @@ if (process.argv[2] === 'child') {
       for (let i = 0; i < N; i++) { s.lock(); s.unlock(); }
       lock.push(Number(process.hrtime.bigint() - t) / N);
     }
-    console.error(`${backend}: lock+unlock done`);
+    console.error(`${backend}: lock+unlock ${median(lock).toFixed(1)} ns`);
     const ad = [];
     for (let r = 0; r < 5; r++) {
       const M = 50, o = new QSharedMemory(`${key}${backend}`, { backend });
@@ -40,9 +40,9 @@ if (process.argv[2] === 'child') {
       for (let i = 0; i < M; i++) { o.attach(); o.detach(); }
       ad.push(Number(process.hrtime.bigint() - t) / M / 1000);
     }
-    console.error(`${backend}: attach+detach done`);
+    console.error(`${backend}: attach+detach ${median(ad).toFixed(1)} us`);
     // contended: this process and one child, each M locked increments
-    const M = backend === 'file' ? 20_000 : 200;
+    const M = backend === 'file' ? 2_000 : 200;
     const child = fork(fileURLToPath(import.meta.url), ['child', `${key}${backend}`, String(M), backend]);
     await new Promise((r) => child.once('message', r));
     const d = s.data();

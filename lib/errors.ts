@@ -45,6 +45,16 @@ const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.errno)) if (!errnoNames.has(-num)) errnoNames.set(-num, name);
 for (const [num, [name]] of errnoMap) errnoNames.set(num, name);
 
+/**
+ * The negative errno for `name` on this OS (`-os.constants.errno[name]`), so comparisons never
+ * hard-code one platform's numbers. A name this OS lacks gives NaN, which equals nothing.
+ * @internal
+ */
+export function negErrno(name: keyof typeof osConstants.errno): number {
+  const n = osConstants.errno[name];
+  return n === undefined ? NaN : -n;
+}
+
 /** The errno name (`'EEXIST'`) for a negative errno. @internal */
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `Unknown system error ${errno}`;
@@ -222,6 +232,88 @@ export function check<T>(r: T | number, fn: string, syscall: string, path?: stri
   return r as T;
 }
 
+/**
+ * Every `code` a {@link QshmError} can carry besides an OS errno name (`'EEXIST'`, …).
+ * docs/api.md lists what each means.
+ */
+export const QshmErrorCode = {
+  /** A failure with nothing more specific to say. */
+  Generic: 'ERR_QSHM',
+  /** The file is not a qshm segment, or its header is corrupt or hostile. */
+  BadHeader: 'ERR_QSHM_BAD_HEADER',
+  /** `$QSHM_FD` (or the variable given) does not hold a descriptor number. */
+  BadInheritedFd: 'ERR_QSHM_BAD_INHERITED_FD',
+  /** The key holds a NUL character, names a path outside its directory, or is otherwise unusable. */
+  BadKey: 'ERR_QSHM_BAD_KEY',
+  /** Another attachment is busy with the segment (sealing while mapped writable). */
+  Busy: 'ERR_QSHM_BUSY',
+  /** A listener or socket was used after close(). */
+  Closed: 'ERR_QSHM_CLOSED',
+  /** create() or attach() without a key. */
+  EmptyKey: 'ERR_QSHM_EMPTY_KEY',
+  /** create() with a size that is not a positive whole number. */
+  InvalidSize: 'ERR_QSHM_INVALID_SIZE',
+  /** The lock could not be taken or released (OS failure behind it). */
+  Lock: 'ERR_QSHM_LOCK',
+  /** The operation needs the lock released first. */
+  Locked: 'ERR_QSHM_LOCKED',
+  /** unlock() found that the lock had been taken over (this holder was presumed dead). */
+  LockLost: 'ERR_QSHM_LOCK_LOST',
+  /** A bounded internal wait for a semaphore ran out (its holder probably died). */
+  LockTimeout: 'ERR_QSHM_LOCK_TIMEOUT',
+  /** attach() of a memfd segment by key: memfd segments are joined by descriptor. */
+  MemfdNoKey: 'ERR_QSHM_MEMFD_NO_KEY',
+  /** The operation needs an attached object. */
+  NotAttached: 'ERR_QSHM_NOT_ATTACHED',
+  /** The operation exists only for memfd segments. */
+  NotMemfd: 'ERR_QSHM_NOT_MEMFD',
+  /** The key names something other than a regular file. */
+  NotRegular: 'ERR_QSHM_NOT_REGULAR',
+  /** The segment directory is not set (`dir: 'xdg'` without `$XDG_RUNTIME_DIR`). */
+  NoDir: 'ERR_QSHM_NO_DIR',
+  /** `$QSHM_FD` (or the variable given) is not set. */
+  NoInheritedFd: 'ERR_QSHM_NO_INHERITED_FD',
+  /** This attachment cannot lock (a read-only descriptor, a write-sealed segment). */
+  NoLock: 'ERR_QSHM_NO_LOCK',
+  /** Every attachment slot of the segment is taken by live processes. */
+  NoSlot: 'ERR_QSHM_NO_SLOT',
+  /** A process held the segment's presence lock for longer than attach() waits. */
+  PresenceBusy: 'ERR_QSHM_PRESENCE_BUSY',
+  /** The size is larger than one Buffer can map in this Node.js. */
+  TooLarge: 'ERR_QSHM_TOO_LARGE',
+  /** The QNativeIpcKey type cannot be used on this platform (Windows or invalid keys on Linux). */
+  UnsupportedKeyType: 'ERR_QSHM_UNSUPPORTED_KEY_TYPE',
+} as const;
+
+/** One of the {@link QshmErrorCode} values. */
+export type QshmErrorCode = (typeof QshmErrorCode)[keyof typeof QshmErrorCode];
+
+/**
+ * Qt's function names, which start every `errorString()` (`"QSharedMemory::create: …"`),
+ * defined once. @internal
+ */
+export const QtFn = {
+  create: 'QSharedMemory::create',
+  attach: 'QSharedMemory::attach',
+  detach: 'QSharedMemory::detach',
+  handle: 'QSharedMemory::handle',
+  initKey: 'QSharedMemoryPrivate::initKey',
+  remove: 'QSharedMemory::remove',
+  setNativeKey: 'QSharedMemory::setNativeKey',
+  lock: 'QSharedMemory::lock',
+  tryLock: 'QSharedMemory::tryLock',
+  lockAsync: 'QSharedMemory::lockAsync',
+  unlock: 'QSharedMemory::unlock',
+  fromFd: 'QSharedMemory::fromFd',
+  fromInherited: 'QSharedMemory::fromInherited',
+  seal: 'QSharedMemory::seal',
+} as const;
+
+/** The error for a key whose QNativeIpcKey type this platform cannot use. @internal */
+export function unsupportedKeyType(path?: string): QshmError {
+  return qshmError(SharedMemoryError.KeyError, `${QtFn.setNativeKey}: unsupported key type`, QshmErrorCode.UnsupportedKeyType, path);
+}
+
 /** Node-style argument type error (`ERR_INVALID_ARG_TYPE`). @internal */
 export function argTypeError(name: string, expected: string, actual: unknown): TypeError {
   const shown = actual === null ? 'null' : Array.isArray(actual) ? 'an array' : typeof actual;
@@ -236,4 +328,23 @@ export function checkAccessMode(mode: unknown): AccessMode {
     throw argTypeError('mode', 'AccessMode.ReadOnly (0) or AccessMode.ReadWrite (1)', mode);
   }
   return mode;
+}
+
+/** Node-style out-of-range error (`ERR_OUT_OF_RANGE`). @internal */
+export function argRangeError(name: string, expected: string, actual: unknown): RangeError {
+  const err = new RangeError(`The value of "${name}" is out of range. It must be ${expected}. Received ${String(actual)}`);
+  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+/**
+ * Checks a whole-number argument: TypeError when it is not a number, RangeError when it is
+ * not a whole number in `[min, max]` (NaN and ±Infinity included). @internal
+ */
+export function checkInteger(name: string, value: unknown, min: number, max: number, expected?: string): number {
+  if (typeof value !== 'number') throw argTypeError(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw argRangeError(name, expected ?? `an integer >= ${min} and <= ${max}`, value);
+  }
+  return value;
 }

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess, type SpawnOptions, type StdioOptions } from '
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { C, native } from './native.js';
-import { AccessMode, QshmError, SharedMemoryError, argTypeError, check, checkAccessMode, errnoName, qshmError, sysError } from './errors.js';
+import { QshmErrorCode, AccessMode, QshmError, SharedMemoryError, argTypeError, check, checkAccessMode, checkInteger, errnoName, qshmError, sysError } from './errors.js';
 import { QSharedMemory } from './shared-memory.js';
 import { QSHM_FD_ENV } from './backends/memfd.js';
 
@@ -39,8 +39,8 @@ function carrierFd(shm: QSharedMemory, readOnly: boolean, fn: string): number {
   const fd = shm.fd();
   if (fd < 0) {
     throw shm.isAttached()
-      ? qshmError(SharedMemoryError.UnknownError, `${fn}: only memfd segments can be handed over by descriptor`, 'ERR_QSHM_NOT_MEMFD')
-      : qshmError(SharedMemoryError.UnknownError, `${fn}: not attached`, 'ERR_QSHM_NOT_ATTACHED');
+      ? qshmError(SharedMemoryError.UnknownError, `${fn}: only memfd segments can be handed over by descriptor`, QshmErrorCode.NotMemfd)
+      : qshmError(SharedMemoryError.UnknownError, `${fn}: not attached`, QshmErrorCode.NotAttached);
   }
   const path = `/proc/self/fd/${fd}`;
   const c = native.open(path, (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
@@ -74,6 +74,9 @@ function stdioSlots(stdio: StdioOptions | undefined): unknown[] {
   return slots;
 }
 
+/** Array.isArray without its `any[]` narrowing. */
+const isArray = (v: unknown): boolean => Array.isArray(v);
+
 /**
  * Spawns `command` with the attached memfd segment `shm` in the first `stdio` slot after the
  * ones in `options.stdio` (descriptor 3 with the default stdio), and the environment variable
@@ -90,7 +93,7 @@ function stdioSlots(stdio: StdioOptions | undefined): unknown[] {
 export function spawnWithSegment(shm: QSharedMemory, command: string, args: readonly string[] = [],
   options: SpawnWithSegmentOptions = {}): ChildProcess {
   if (typeof command !== 'string') throw argTypeError('command', 'of type string', command);
-  if (!Array.isArray(args)) throw argTypeError('args', 'an array', args);
+  if (!isArray(args)) throw argTypeError('args', 'an array', args);
   if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
   const { readOnly = false, envVar = QSHM_FD_ENV, ...spawnOptions } = options;
   if (typeof readOnly !== 'boolean') throw argTypeError('options.readOnly', 'of type boolean', readOnly);
@@ -118,8 +121,8 @@ export function spawnWithSegment(shm: QSharedMemory, command: string, args: read
  * @throws QshmError (NotFound: no such process or descriptor; PermissionDenied; as `fromFd`).
  */
 export function fromProcessFd(pid: number, fd: number, mode: AccessMode = AccessMode.ReadWrite): QSharedMemory {
-  if (!Number.isInteger(pid) || pid <= 0) throw argTypeError('pid', 'a positive integer', pid);
-  if (!Number.isInteger(fd) || fd < 0) throw argTypeError('fd', 'a non-negative integer descriptor', fd);
+  checkInteger('pid', pid, 1, 0x7fffffff, 'a process id (a whole number from 1 to 2^31-1)');
+  checkInteger('fd', fd, 0, 0x7fffffff, 'a descriptor (a whole number from 0 to 2^31-1)');
   const shm = new QSharedMemory(undefined, { backend: 'memfd' });
   shm.setNativeKey(`/proc/${pid}/fd/${fd}`);
   if (!shm.attach(mode)) throw shm.lastError()!;
@@ -247,14 +250,14 @@ export class SegmentListener {
     }
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw argTypeError('options.signal', 'an AbortSignal', signal);
     if (this.#busy) {
-      throw qshmError(SharedMemoryError.UnknownError, `${fn}: another accept() is waiting on this listener`, 'ERR_QSHM_BUSY', this.path);
+      throw qshmError(SharedMemoryError.UnknownError, `${fn}: another accept() is waiting on this listener`, QshmErrorCode.Busy, this.path);
     }
     this.#busy = true;
     const deadline = timeoutMs === undefined || timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
     try {
       for (;;) {
         signal?.throwIfAborted();
-        if (this.#closed) throw qshmError(SharedMemoryError.UnknownError, `${fn}: the listener was closed`, 'ERR_QSHM_CLOSED', this.path);
+        if (this.#closed) throw qshmError(SharedMemoryError.UnknownError, `${fn}: the listener was closed`, QshmErrorCode.Closed, this.path);
         const left = deadline - performance.now();
         if (left <= 0) {
           throw new QshmError({ qtError: SharedMemoryError.UnknownError, errorString: `${fn}: timed out after ${timeoutMs} ms`,
@@ -335,9 +338,7 @@ export async function listenForSegments(socketPath: string, options: ListenOptio
   if (typeof socketPath !== 'string') throw argTypeError('socketPath', 'of type string', socketPath);
   if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
   const { permissions = 0o600 } = options;
-  if (!Number.isInteger(permissions) || permissions < 0 || permissions > 0o777) {
-    throw argTypeError('options.permissions', 'a permission mode (0 to 0o777)', permissions);
-  }
+  checkInteger('options.permissions', permissions, 0, 0o777, 'a permission mode from 0 to 0o777');
   let fd = native.unixListen(socketPath, 16);
   if (fd < 0 && errnoName(fd) === 'EADDRINUSE' && await staleSocket(socketPath)) {
     try {
@@ -364,7 +365,7 @@ export async function listenForSegments(socketPath: string, options: ListenOptio
     }
     const err = e as NodeJS.ErrnoException;
     throw new QshmError({ qtError: SharedMemoryError.UnknownError, errorString: `${fn}: ${err.message}`,
-      code: err.code ?? 'ERR_QSHM', path: socketPath });
+      code: err.code ?? QshmErrorCode.Generic, path: socketPath });
   }
 }
 

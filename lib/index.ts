@@ -5,9 +5,9 @@
  */
 export { QSharedMemory } from './shared-memory.js';
 export type { QSharedMemoryOptions, LockAsyncOptions } from './shared-memory.js';
-export { AccessMode, SharedMemoryError, QshmError } from './errors.js';
+export { AccessMode, SharedMemoryError, QshmError, QshmErrorCode } from './errors.js';
 export type { QshmErrorInit } from './errors.js';
-export type { BackendName } from './backends/backend.js';
+export type { BackendName } from './backends/index.js';
 export { legacyKeyName, SHM_PREFIX, SEM_PREFIX } from './keys.js';
 export { QNativeIpcKey, IpcKeyType } from './nativeipckey.js';
 export { Layout, MAGIC, cHeaderText } from './format.js';

@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
+import { isAbsolute, join } from 'node:path';
+import { argTypeError } from './errors.js';
 
 /** File-name prefix Qt uses for shared-memory keys. */
 export const SHM_PREFIX = 'qipc_sharedmemory_';
@@ -16,8 +18,23 @@ export const SEM_PREFIX = 'qipc_systemsem_';
  * directory or the leading `/`.
  */
 export function legacyKeyName(key: string, prefix: string = SHM_PREFIX): string {
+  if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
+  if (typeof prefix !== 'string') throw argTypeError('prefix', 'of type string', prefix);
   if (key === '') return '';
   const letters = key.replace(/[^A-Za-z]/g, '');
   const hex = createHash('sha1').update(key, 'utf8').digest('hex');
   return prefix + letters + hex;
+}
+
+/**
+ * The file a native key names in directory `dir`: an absolute key is used as is; a relative one
+ * must be a single file name (no `/`, and on Windows no `\`; not `.` or `..`), so that a key can
+ * never name a file outside `dir`. Returns null for a relative key that would leave it.
+ * @internal
+ */
+export function pathInDir(dir: string, nativeKey: string): string | null {
+  if (isAbsolute(nativeKey)) return nativeKey;
+  const separators = process.platform === 'win32' ? /[\\/]/ : /\//;
+  if (nativeKey === '.' || nativeKey === '..' || separators.test(nativeKey)) return null;
+  return join(dir, nativeKey);
 }

@@ -12,6 +12,7 @@
  */
 import { C, native } from './native.js';
 import { Layout, slotLockByte } from './format.js';
+import { negErrno } from './errors.js';
 
 /** What an acquisition attempt ended with. @internal */
 export type LockOutcome = 'acquired' | 'abandoned' | 'timeout';
@@ -21,7 +22,7 @@ const WAITERS = Layout.WAITERS_BIT | 0; // as int32: negative
 const SPINS = 64;
 const FIRST_SLICE_MS = 2;
 const MAX_SLICE_MS = 50;
-const ETIMEDOUT = -110;
+const ETIMEDOUT = negErrno('ETIMEDOUT');
 
 /** The OS side of the header lock. @internal */
 export interface LockSleeper {

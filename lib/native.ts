@@ -31,6 +31,26 @@ export interface NativeShmStat {
   cpid: number;
 }
 
+/** Which native facilities this build of the addon has. @internal */
+export interface Capabilities {
+  /** Files with O_TMPFILE creation, mmap, fstat. */
+  file: boolean;
+  /** Open file description locks (F_OFD_SETLK). */
+  ofdLocks: boolean;
+  /** Futex wait/wake on a word of a shared mapping. */
+  futex: boolean;
+  /** memfd_create and file seals. */
+  memfd: boolean;
+  /** System V shared memory and semaphores. */
+  sysv: boolean;
+  /** POSIX shm_open and named semaphores. */
+  posixShm: boolean;
+  /** Unix-domain sockets with SCM_RIGHTS. */
+  unixSocket: boolean;
+  /** Windows files, named file mappings, mutexes and semaphores (win32_ipc.cc). */
+  win32?: boolean;
+}
+
 /** Opaque POSIX semaphore handle. @internal */
 export type SemHandle = { readonly __sem: unique symbol };
 
@@ -77,6 +97,8 @@ export interface NativeBinding {
   unixListen(path: string, backlog: number): number;
   unixSendFd(path: string, fd: number, payload: Buffer): number;
   unixRecvFdAsync(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: Buffer } | number>;
+  /** Which facilities this build has (absent from builds older than the facility split). */
+  capabilities?: Capabilities;
   constants: Record<string, number> & {
     O_RDONLY: number; O_RDWR: number; O_CREAT: number; O_EXCL: number; O_CLOEXEC: number;
     O_NOFOLLOW: number; O_TMPFILE?: number; PROT_READ: number; PROT_WRITE: number;
@@ -108,9 +130,9 @@ export interface Win32Binding {
   mappingOpen(access: number, name: string): number;
   /** `size` 0: the whole section from `offset` (length from VirtualQuery, page-rounded). */
   viewMap(mapping: number, access: number, offset: number, size: number): ArrayBuffer | number;
-  viewUnmap(view: ArrayBuffer): number;
-  viewLive(view: ArrayBuffer): boolean;
-  viewRegionSize(view: ArrayBuffer): number;
+  /** Unmaps a view (shared with the POSIX mappings: addon.cc's `unmap`). */
+  unmap(view: ArrayBuffer): number;
+  mappingLive(view: ArrayBuffer): boolean;
   mutexCreate(name: string, initialOwner: boolean): Win32Created;
   mutexOpen(name: string): number;
   mutexRelease(mutex: number): number;
@@ -178,3 +200,16 @@ export const C = native.constants;
  * data, so this Node's `buffer.constants.MAX_LENGTH` (4 GiB on Node 20).
  */
 export const MAX_MAPPING: number = bufferConstants.MAX_LENGTH;
+
+const linux = process.platform === 'linux';
+/** The facilities this build has; backends are available or not from this alone. @internal */
+export const capabilities: Readonly<Capabilities> = Object.freeze(native.capabilities ?? {
+  file: linux && C.O_TMPFILE !== undefined,
+  ofdLocks: linux,
+  futex: linux,
+  memfd: linux,
+  sysv: process.platform !== 'win32',
+  posixShm: process.platform !== 'win32',
+  unixSocket: process.platform !== 'win32',
+  win32: false,
+});

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { argTypeError } from './errors.js';
+import { argRangeError, argTypeError } from './errors.js';
 import { SEM_PREFIX, SHM_PREFIX, legacyKeyName } from './keys.js';
 
 /**
@@ -35,6 +35,19 @@ export function isSystemVType(type: number): boolean {
 function checkType(type: unknown, name = 'type'): number {
   if (typeof type !== 'number' || !Number.isInteger(type) || type < 0 || type > 0xffff) {
     throw argTypeError(name, 'a QNativeIpcKey type (an integer from 0 to 0xFFFF, e.g. IpcKeyType.SystemV)', type);
+  }
+  return type;
+}
+
+/**
+ * A key type argument of the static QSharedMemory functions: TypeError when not a number,
+ * RangeError when not one of Qt's key types (1..0xFF System V, PosixRealtime, Windows).
+ * @internal
+ */
+export function checkKeyType(type: unknown, name = 'type'): number {
+  if (typeof type !== 'number') throw argTypeError(name, 'of type number (an IpcKeyType)', type);
+  if (!isSystemVType(type) && type !== IpcKeyType.PosixRealtime && type !== IpcKeyType.Windows) {
+    throw argRangeError(name, 'an IpcKeyType: 1 to 0xFF (System V; IpcKeyType.SystemV is 0x51), 0x100 (PosixRealtime) or 0x101 (Windows)', type);
   }
   return type;
 }
@@ -122,7 +135,7 @@ export class QNativeIpcKey {
 
   /** Qt's `legacyDefaultTypeForOs()`: SystemV on Linux (what Qt ≤ 6.5 used), Windows on Windows. */
   static legacyDefaultTypeForOs(): IpcKeyType {
-    return ON_WINDOWS ? IpcKeyType.Windows : IpcKeyType.SystemV;
+    return process.platform === 'win32' ? IpcKeyType.Windows : IpcKeyType.SystemV;
   }
 
   /** Whether the native key is empty. */
@@ -168,9 +181,9 @@ export class QNativeIpcKey {
     const invalid = new QNativeIpcKey(INVALID_TYPE);
     const m = /^([A-Za-z][A-Za-z0-9+.-]*):([^]*)$/.exec(text);
     if (!m) return invalid;
-    const type = stringToType(m[1]!.toLowerCase());
+    const type = stringToType(m[1].toLowerCase());
     if (type === INVALID_TYPE) return invalid;
-    let rest = m[2]!;
+    let rest = m[2];
     const hash = rest.indexOf('#');
     if (hash >= 0) rest = rest.slice(0, hash);
     const q = rest.indexOf('?');
@@ -283,8 +296,8 @@ export type IpcKind = 'shm' | 'sem';
 
 /**
  * Qt's `legacyNativeKey(key, type)` (Qt's derivation since 4.4): System V →
- * `<tempPath>/qipc_sharedmemory_<letters><sha1>`, POSIX → `/qipc_sharedmemory_…`; Windows →
- * `qipc_sharedmemory_…` on Windows and `''` elsewhere, as in Qt. The result carries `key` as its legacy key.
+ * `<tempPath>/qipc_sharedmemory_<letters><sha1>`, POSIX → `/qipc_sharedmemory_…`; Windows
+ * keys derive to `''` on Linux, as in Qt. The result carries `key` as its legacy key.
  * @internal
  */
 export function legacyNativeKeyFor(key: string, type: number, kind: IpcKind = 'shm'): QNativeIpcKey {
@@ -298,7 +311,7 @@ export function legacyNativeKeyFor(key: string, type: number, kind: IpcKind = 's
 
 /**
  * Qt 6.6+'s `platformSafeKey(key, type)`: POSIX → `/<key>`; System V → the key itself when it
- * starts with `/`, else `<runtime dir>/<key>`; Windows → `shm_<key>` on Windows, `''` elsewhere. Shared memory and
+ * starts with `/`, else `<runtime dir>/<key>`; Windows → `''` on Linux. Shared memory and
  * semaphores get the same key.
  * @internal
  */
@@ -308,23 +321,4 @@ export function platformSafeKeyFor(key: string, type: number): QNativeIpcKey {
   if (isSystemVType(type)) return new QNativeIpcKey(key.startsWith('/') ? key : `${qtRuntimePath()}/${key}`, type);
   if (type === IpcKeyType.Windows && ON_WINDOWS) return new QNativeIpcKey(windowsPlatformSafeName(key), type);
   return new QNativeIpcKey(type);
-}
-
-/**
- * The backend that speaks a key type on this OS: `'sysv'` for System V types and `'posix'` on
- * Linux, `'windows'` for Windows keys on Windows, else null. @internal
- */
-export function backendForKeyType(type: number): 'sysv' | 'posix' | 'windows' | null {
-  if (ON_WINDOWS) return type === IpcKeyType.Windows ? 'windows' : null;
-  if (isSystemVType(type)) return 'sysv';
-  if (type === IpcKeyType.PosixRealtime) return 'posix';
-  return null;
-}
-
-/** The key type a backend's legacy keys get: 0x51 for `'sysv'`, 0x100 for `'posix'`, 0 (none) otherwise. @internal */
-export function keyTypeForBackend(name: string): number {
-  if (name === 'sysv') return IpcKeyType.SystemV;
-  if (name === 'posix') return IpcKeyType.PosixRealtime;
-  if (name === 'windows') return IpcKeyType.Windows;
-  return INVALID_TYPE;
 }

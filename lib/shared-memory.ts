@@ -1,105 +1,58 @@
 // SPDX-License-Identifier: MIT
 /**
- * `QSharedMemory`: Qt's API and contract (operations return false and set `error()`), over
- * the backend chosen in the options. Wrong argument types throw TypeError.
+ * `QSharedMemory`: Qt's API and contract (operations return false and set `error()`), a thin
+ * layer over the key ({@link KeyState}), the attachment state and the lock API
+ * (lib/locking.ts). Wrong argument types throw TypeError, out-of-range numbers RangeError.
  * @packageDocumentation
  */
-import { AccessMode, QshmError, SharedMemoryError, argTypeError, checkAccessMode, qshmError } from './errors.js';
-import type { Attachment, Backend, BackendName, SegmentLock } from './backends/backend.js';
-import { backendFactories } from './backends/index.js';
-import {
-  IpcKeyType, QNativeIpcKey, backendForKeyType, keyTypeForBackend, legacyNativeKeyFor, makeKey, platformSafeKeyFor,
-} from './nativeipckey.js';
 import { closeSync } from 'node:fs';
-import { MAX_MAPPING } from './native.js';
 import {
-  MemfdAttachment, QSHM_FD_ENV, attachFd, decodeSeals, inheritedFd, sealBits, type SealOptions, type SegmentSeals,
-} from './backends/memfd.js';
-import type { LockOutcome } from './lock.js';
+  AccessMode, type QshmError, QshmErrorCode, QtFn, SharedMemoryError, argTypeError, checkAccessMode, checkInteger, qshmError,
+} from './errors.js';
+import { backendSpec, backendForKeyType, isBackendName, backendNames, type BackendName } from './backends/index.js';
+import { IpcKeyType, QNativeIpcKey, checkKeyType, legacyNativeKeyFor, platformSafeKeyFor } from './nativeipckey.js';
+import { MAX_MAPPING } from './native.js';
+import { KeyState } from './key-state.js';
+import { attachState, newState, releaseState, type State } from './attachment-state.js';
+import * as locking from './locking.js';
+import type { LockAsyncOptions } from './locking.js';
+import { QSHM_FD_ENV, attachFd, decodeSeals, inheritedFd, sealBits, type SealOptions, type SegmentSeals } from './backends/memfd.js';
+
+export type { LockAsyncOptions };
 
 /** Options of a {@link QSharedMemory}. */
 export interface QSharedMemoryOptions {
   /**
    * The mechanism: `'file'` (default; a file with a lock header on a RAM filesystem),
    * `'memfd'` (Linux anonymous memory, handed over by descriptor), `'sysv'` and `'posix'`
-   * (byte-compatible with Qt's own backends).
+   * (byte-compatible with Qt's own backends). A backend this platform lacks throws a
+   * TypeError with code `ERR_FEATURE_UNAVAILABLE_ON_PLATFORM`.
    */
   backend?: BackendName;
   /**
    * For `'file'`: the directory segments live in. Default `/dev/shm`; `'xdg'` means
-   * `$XDG_RUNTIME_DIR` (KeyError when unset).
+   * `$XDG_RUNTIME_DIR` (KeyError when unset). Relative native keys name files inside it.
    */
   dir?: string;
   /** Permission bits of created segments. Default `0o600`. */
   mode?: number;
 }
 
-/** Options of {@link QSharedMemory.lockAsync}. */
-export interface LockAsyncOptions {
-  /** Give up (resolve false) after this many milliseconds. Default: wait forever. */
-  timeoutMs?: number;
-  /** Reject with an AbortError (and not hold the lock) when this signal fires. */
-  signal?: AbortSignal;
-}
-
-/** Per-object state that must outlive the object for cleanup (never references the object). */
-interface State {
-  att: Attachment | null;
-  held: boolean;
-}
-
-const live = new Set<State>();
-
-/** Releases what a state holds: the lock if held, then the attachment. */
-function release(s: State): void {
-  const att = s.att;
-  if (!att) return;
-  if (s.held) {
-    s.held = false;
-    att.lock?.release();
-  }
-  s.att = null;
-  live.delete(s);
-  att.detach();
-}
-
-// Qt's destructor semantics: normal exit (of the process or of a worker thread) detaches.
-process.on('exit', () => {
-  for (const s of [...live]) release(s);
-});
-const collected = new FinalizationRegistry<State>(release);
-
-function makeBackend(name: BackendName, o: QSharedMemoryOptions): Backend {
-  const make = backendFactories[name];
-  if (!make) {
-    const here = Object.keys(backendFactories).map((b) => `'${b}'`).join(', ');
-    const err = new TypeError(`qshm: backend '${name}' is not available on ${process.platform} (available here: ${here})`);
-    (err as TypeError & { code: string }).code = 'ERR_QSHM_BACKEND_UNAVAILABLE';
-    throw err;
-  }
-  return make(o);
-}
-
-const BACKENDS: readonly string[] = ['file', 'memfd', 'sysv', 'posix', 'windows'];
-
 function checkOptions(o: unknown): QSharedMemoryOptions {
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw argTypeError('options', 'an object', o);
   const opts = o as QSharedMemoryOptions;
-  if (opts.backend !== undefined && !BACKENDS.includes(opts.backend as string)) {
-    throw argTypeError('options.backend', `one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`, opts.backend);
+  if (opts.backend !== undefined && !isBackendName(opts.backend)) {
+    throw argTypeError('options.backend', `one of ${backendNames.map((b) => `'${b}'`).join(', ')}`, opts.backend);
   }
   if (opts.dir !== undefined && typeof opts.dir !== 'string') throw argTypeError('options.dir', 'a string', opts.dir);
-  if (opts.mode !== undefined && (!Number.isInteger(opts.mode) || opts.mode < 0 || opts.mode > 0o7777)) {
-    throw argTypeError('options.mode', 'an integer permission mode (0 to 0o7777)', opts.mode);
-  }
+  if (opts.mode !== undefined) checkInteger('options.mode', opts.mode, 0, 0o7777, 'a permission mode from 0 to 0o7777');
   return opts;
 }
 
-/** A lock timeout for the backends: ms >= 0, or -1 for "forever" (Infinity); negative is 0. */
-function waitMs(timeoutMs: number): number {
-  if (Number.isFinite(timeoutMs)) return Math.max(0, timeoutMs);
-  return timeoutMs > 0 ? -1 : 0;
+/** A key type argument: undefined means `fallback`; else a QNativeIpcKey type (TypeError/RangeError). */
+function keyTypeArg(type: unknown, fallback: IpcKeyType): number {
+  return type === undefined ? fallback : checkKeyType(type);
 }
 
 /**
@@ -112,16 +65,35 @@ function waitMs(timeoutMs: number): number {
  * ```
  */
 export class QSharedMemory {
-  #backend: Backend;
-  #options: QSharedMemoryOptions;
-  #key = '';
-  #nativeKey = '';
-  /** QNativeIpcKey type of the key (0: a backend Qt has no type for); see docs/interop.md. */
-  #type = 0;
-  #unsupportedType = false;
-  #state: State = { att: null, held: false };
-  #error: QshmError | null = null;
-  #abandoned = false;
+  /** Qt's `QSharedMemory::AccessMode` enum, as PySide6 and PyQt6 reach it. */
+  static readonly AccessMode = AccessMode;
+  /** Qt's `QSharedMemory::SharedMemoryError` enum, as PySide6 and PyQt6 reach it. */
+  static readonly SharedMemoryError = SharedMemoryError;
+  /** `AccessMode.ReadOnly`, unscoped as PySide6 also offers it. */
+  static readonly ReadOnly = AccessMode.ReadOnly;
+  /** `AccessMode.ReadWrite`, unscoped. */
+  static readonly ReadWrite = AccessMode.ReadWrite;
+  /** `SharedMemoryError.NoError`, unscoped. */
+  static readonly NoError = SharedMemoryError.NoError;
+  /** `SharedMemoryError.PermissionDenied`, unscoped. */
+  static readonly PermissionDenied = SharedMemoryError.PermissionDenied;
+  /** `SharedMemoryError.InvalidSize`, unscoped. */
+  static readonly InvalidSize = SharedMemoryError.InvalidSize;
+  /** `SharedMemoryError.KeyError`, unscoped. */
+  static readonly KeyError = SharedMemoryError.KeyError;
+  /** `SharedMemoryError.AlreadyExists`, unscoped. */
+  static readonly AlreadyExists = SharedMemoryError.AlreadyExists;
+  /** `SharedMemoryError.NotFound`, unscoped. */
+  static readonly NotFound = SharedMemoryError.NotFound;
+  /** `SharedMemoryError.LockError`, unscoped. */
+  static readonly LockError = SharedMemoryError.LockError;
+  /** `SharedMemoryError.OutOfResources`, unscoped. */
+  static readonly OutOfResources = SharedMemoryError.OutOfResources;
+  /** `SharedMemoryError.UnknownError`, unscoped. */
+  static readonly UnknownError = SharedMemoryError.UnknownError;
+
+  readonly #keys: KeyState;
+  readonly #state: State;
 
   /**
    * @param key - the key (Qt's legacy key: the native key is derived from it); omitted or
@@ -131,44 +103,32 @@ export class QSharedMemory {
    * @param options - backend, directory and permissions.
    */
   constructor(key?: string | QNativeIpcKey, options?: QSharedMemoryOptions) {
-    const o = checkOptions(options);
-    this.#options = o;
-    let name = o.backend ?? 'file';
-    if (key instanceof QNativeIpcKey) {
-      const wanted = backendForKeyType(key.type);
-      if (wanted && o.backend !== undefined && o.backend !== wanted) {
-        throw argTypeError('options.backend', `'${wanted}' (or omitted) for a key of type 0x${key.type.toString(16)}`, o.backend);
-      }
-      name = wanted ?? name;
+    if (key !== undefined && typeof key !== 'string' && !(key instanceof QNativeIpcKey)) {
+      throw argTypeError('key', 'of type string or a QNativeIpcKey', key);
     }
-    this.#backend = makeBackend(name, o);
-    this.#type = keyTypeForBackend(name);
+    this.#state = newState(this);
+    this.#keys = new KeyState(checkOptions(options), key);
     if (key instanceof QNativeIpcKey) this.setNativeKey(key);
     else if (key !== undefined) this.setKey(key);
-    collected.register(this, this.#state, this);
   }
 
   /** The backend in use. */
   get backend(): BackendName {
-    return this.#backend.name;
+    return this.#keys.backendName;
   }
 
   /**
-   * Sets the key; the native key is derived from it as Qt does. Detaches first if attached.
+   * Sets the key; the native key is derived from it as Qt does. Detaches first if attached
+   * (unless the key is unchanged). `setKey('')` clears both keys, as Qt does.
    */
   setKey(key: string): void {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
-    if (key === this.#key && this.#nativeKey !== '' ) return;
-    if (this.isAttached()) this.detach();
-    this.#key = key;
-    this.#nativeKey = this.#backend.nativeKeyFor(key);
-    this.#type = keyTypeForBackend(this.#backend.name);
-    this.#unsupportedType = false;
+    if (this.#keys.setLegacy(key)) this.detach();
   }
 
   /** The key set with {@link setKey} or the constructor; `''` after {@link setNativeKey}. */
   key(): string {
-    return this.#key;
+    return this.#keys.key;
   }
 
   /**
@@ -183,24 +143,9 @@ export class QSharedMemory {
       if (typeof key !== 'string') throw argTypeError('type', 'undefined when the key is a QNativeIpcKey', type);
       key = new QNativeIpcKey(key, type);
     }
-    if (this.isAttached()) this.detach();
-    this.#unsupportedType = false;
-    if (typeof key === 'string') {
-      this.#key = '';
-      this.#nativeKey = key;
-      this.#type = keyTypeForBackend(this.#backend.name);
-      return;
-    }
-    const name = backendForKeyType(key.type);
-    if (name === null) {
-      this.#unsupportedType = true;
-      this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
-    } else if (name !== this.#backend.name) {
-      this.#backend = makeBackend(name, this.#options);
-    }
-    this.#key = key.legacyKey;
-    this.#nativeKey = key.nativeKey;
-    this.#type = key.type;
+    this.detach();
+    const err = this.#keys.setNative(key);
+    if (err) this.#state.error = err;
   }
 
   /**
@@ -209,32 +154,39 @@ export class QSharedMemory {
    * `'memfd'`, which Qt has no key type for.
    */
   nativeIpcKey(): QNativeIpcKey | null {
-    return this.#type === 0 ? null : makeKey(this.#nativeKey, this.#type, this.#key);
+    return this.#keys.nativeIpcKey();
   }
 
   /**
    * Qt's `legacyNativeKey(key, type)`: the native key Qt ≤ 6.5 (and `setKey` everywhere)
    * derives, carrying `key` as its legacy key. Type defaults to Qt's legacy default: SystemV
    * on Linux, Windows on Windows.
+   * @throws TypeError when `key` is not a string or `type` not a number; RangeError when
+   * `type` is not a QNativeIpcKey type.
    */
   static legacyNativeKey(key: string, type: number = QNativeIpcKey.legacyDefaultTypeForOs()): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
-    return legacyNativeKeyFor(key, new QNativeIpcKey(type).type);
+    return legacyNativeKeyFor(key, keyTypeArg(type, QNativeIpcKey.legacyDefaultTypeForOs()));
   }
 
   /**
    * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default on
    * Linux), a path under the runtime directory for SystemV, `shm_<key>` for Windows (the
    * default on Windows).
+   * @throws TypeError / RangeError as {@link legacyNativeKey}.
    */
   static platformSafeKey(key: string, type: number = QNativeIpcKey.DefaultTypeForOs): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
-    return platformSafeKeyFor(key, new QNativeIpcKey(type).type);
+    return platformSafeKeyFor(key, keyTypeArg(type, QNativeIpcKey.DefaultTypeForOs));
   }
 
-  /** Qt 6.6+'s `isKeyTypeSupported`: SystemV types and PosixRealtime on Linux, Windows on Windows. */
+  /**
+   * Qt 6.6+'s `isKeyTypeSupported`: whether a backend available here speaks keys of `type`
+   * (SystemV types and PosixRealtime on Linux, Windows on Windows).
+   * @throws TypeError when `type` is not a number; RangeError when it is not a key type.
+   */
   static isKeyTypeSupported(type: number): boolean {
-    return backendForKeyType(new QNativeIpcKey(type).type) !== null;
+    return backendForKeyType(checkKeyType(type)) !== null;
   }
 
   /**
@@ -247,39 +199,25 @@ export class QSharedMemory {
    * @throws TypeError for other backends or wrong argument types.
    */
   static remove(key: string | QNativeIpcKey, options?: QSharedMemoryOptions): boolean {
-    const o = checkOptions(options);
-    const shm = new QSharedMemory(key, o);
-    const backend = shm.#backend;
-    if (!backend.remove) throw argTypeError('options.backend', "'sysv' or 'posix'", backend.name);
-    if (shm.#unsupportedType) throw shm.#error!;
-    if (shm.#nativeKey === '') return false;
-    return backend.remove(shm.#nativeKey, { legacyKey: shm.#key, type: shm.#type });
+    if (typeof key !== 'string' && !(key instanceof QNativeIpcKey)) throw argTypeError('key', 'of type string or a QNativeIpcKey', key);
+    const shm = new QSharedMemory(key, options);
+    const keys = shm.#keys;
+    const backend = keys.backend;
+    if (!backend.remove || !backendSpec(keys.backendName).removable) {
+      throw argTypeError('options.backend', `one of ${backendNames.filter((b) => backendSpec(b).removable).map((b) => `'${b}'`).join(', ')}`, keys.backendName);
+    }
+    if (keys.nativeKey === '' && !keys.unsupported) return false;
+    return backend.remove(keys.name(QtFn.remove), keys.context());
   }
 
   /** The native key: for the `'file'` backend the path of the segment file. */
   nativeKey(): string {
-    return this.#nativeKey;
-  }
-
-  #keyContext() {
-    return { legacyKey: this.#key, type: this.#type };
-  }
-
-  #fail(e: unknown): false {
-    if (!(e instanceof QshmError)) throw e;
-    this.#error = e;
-    return false;
+    return this.#keys.nativeKey;
   }
 
   #setError(qtError: SharedMemoryError, text: string, code: string): false {
-    this.#error = qshmError(qtError, text, code, this.#nativeKey || undefined);
+    this.#state.error = qshmError(qtError, text, code, this.#keys.nativeKey || undefined);
     return false;
-  }
-
-  #attachWith(att: Attachment): void {
-    this.#state.att = att;
-    this.#state.held = false;
-    live.add(this.#state);
   }
 
   /**
@@ -290,31 +228,29 @@ export class QSharedMemory {
   create(size: number, mode: AccessMode = AccessMode.ReadWrite): boolean {
     if (typeof size !== 'number') throw argTypeError('size', 'of type number', size);
     checkAccessMode(mode);
-    this.#error = null;
+    this.#state.error = null;
     if (this.isAttached()) {
-      return this.#setError(SharedMemoryError.AlreadyExists, 'QSharedMemory::create: already exists', 'EEXIST');
-    }
-    if (this.#unsupportedType) {
-      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
-    }
-    if (this.#nativeKey === '' && this.#backend.name !== 'memfd') { // a memfd's key is only a label
-      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::create: key is empty', 'ERR_QSHM_EMPTY_KEY');
-    }
-    if (!(size > 0)) {
-      return this.#setError(SharedMemoryError.InvalidSize, 'QSharedMemory::create: create size is less then 0', 'ERR_QSHM_INVALID_SIZE');
-    }
-    if (!Number.isSafeInteger(size)) {
-      return this.#setError(SharedMemoryError.InvalidSize, `QSharedMemory::create: invalid size ${size} (must be a whole number of bytes up to 2^53-1)`, 'ERR_QSHM_INVALID_SIZE');
-    }
-    if (size > MAX_MAPPING) {
-      // Qt reports absurd sizes (2^45) as OutOfResources too.
-      return this.#setError(SharedMemoryError.OutOfResources, `QSharedMemory::create: out of resources (${size} bytes is more than the largest Buffer this Node.js can map, ${MAX_MAPPING} bytes)`, 'ERR_QSHM_TOO_LARGE');
+      return this.#setError(SharedMemoryError.AlreadyExists, `${QtFn.create}: already exists`, 'EEXIST');
     }
     try {
-      this.#attachWith(this.#backend.create(this.#backend.resolveNativeKey(this.#nativeKey), size, mode, this.#keyContext()));
+      const name = this.#keys.name(QtFn.create);
+      if (!(size > 0)) {
+        return this.#setError(SharedMemoryError.InvalidSize, `${QtFn.create}: create size is less then 0`, QshmErrorCode.InvalidSize);
+      }
+      if (!Number.isSafeInteger(size)) {
+        return this.#setError(SharedMemoryError.InvalidSize,
+          `${QtFn.create}: invalid size ${size} (must be a whole number of bytes up to 2^53-1)`, QshmErrorCode.InvalidSize);
+      }
+      if (size > MAX_MAPPING) {
+        // Qt reports absurd sizes (2^45) as OutOfResources too.
+        return this.#setError(SharedMemoryError.OutOfResources,
+          `${QtFn.create}: out of resources (${size} bytes is more than the largest Buffer this Node.js can map, ${MAX_MAPPING} bytes)`,
+          QshmErrorCode.TooLarge);
+      }
+      attachState(this.#state, this.#keys.backend.create(name, size, mode, this.#keys.context()));
       return true;
     } catch (e) {
-      return this.#fail(e);
+      return locking.fail(this.#state, e);
     }
   }
 
@@ -325,18 +261,13 @@ export class QSharedMemory {
   attach(mode: AccessMode = AccessMode.ReadWrite): boolean {
     checkAccessMode(mode);
     if (this.isAttached()) return false;
-    this.#error = null;
-    if (this.#unsupportedType) {
-      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::setNativeKey: unsupported key type', 'ERR_QSHM_UNSUPPORTED_KEY_TYPE');
-    }
-    if (this.#nativeKey === '') {
-      return this.#setError(SharedMemoryError.KeyError, 'QSharedMemory::handle: key is empty', 'ERR_QSHM_EMPTY_KEY');
-    }
+    this.#state.error = null;
     try {
-      this.#attachWith(this.#backend.attach(this.#backend.resolveNativeKey(this.#nativeKey), mode, this.#keyContext()));
+      const name = this.#keys.name(QtFn.attach, QtFn.handle);
+      attachState(this.#state, this.#keys.backend.attach(name, mode, this.#keys.context()));
       return true;
     } catch (e) {
-      return this.#fail(e);
+      return locking.fail(this.#state, e);
     }
   }
 
@@ -347,7 +278,7 @@ export class QSharedMemory {
    */
   detach(): boolean {
     if (!this.#state.att) return false;
-    release(this.#state);
+    releaseState(this.#state);
     return true;
   }
 
@@ -374,26 +305,6 @@ export class QSharedMemory {
     return this.data();
   }
 
-  #lockable(fn: string): Attachment | null {
-    const att = this.#state.att;
-    if (!att) {
-      this.#setError(SharedMemoryError.LockError, `${fn}: unable to lock (not attached)`, 'ERR_QSHM_NOT_ATTACHED');
-      return null;
-    }
-    if (!att.lock) {
-      this.#setError(SharedMemoryError.LockError, `${fn}: unable to lock (${att.lockUnavailable})`, 'ERR_QSHM_NO_LOCK');
-      return null;
-    }
-    return att;
-  }
-
-  #took(outcome: LockOutcome): boolean {
-    if (outcome === 'timeout') return false;
-    this.#state.held = true;
-    this.#abandoned = outcome === 'abandoned';
-    return true;
-  }
-
   /**
    * Takes the segment's lock, waiting as long as needed. Excludes every other
    * `QSharedMemory` object (in this or any process or worker). A lock whose holder died is
@@ -401,47 +312,15 @@ export class QSharedMemory {
    * returns true at once (Qt's rule: holding is a flag, not a count).
    */
   lock(): boolean {
-    const s = this.#state;
-    const l = s.att?.lock;
-    if (l && !s.held) {
-      // Hot path: one compare-and-swap, no system call, no native call.
-      if (l.tryFast?.()) {
-        s.held = true;
-        this.#abandoned = false;
-        return true;
-      }
-      return this.#acquire(l, -1);
-    }
-    const att = this.#lockable('QSharedMemory::lock');
-    if (!att) return false;
-    if (this.#state.held) {
-      process.emitWarning('QSharedMemory::lock: already locked', { code: 'QSHM_ALREADY_LOCKED' });
-      return true;
-    }
-    return this.#acquire(att.lock!, -1);
-  }
-
-  /** Acquires with Qt's contract: an OS failure is false + error(), never a throw. */
-  #acquire(l: SegmentLock, timeoutMs: number): boolean {
-    let outcome: LockOutcome;
-    try {
-      outcome = l.acquire(timeoutMs);
-    } catch (e) {
-      return this.#fail(e);
-    }
-    return this.#took(outcome);
+    return locking.lock(this.#state, QtFn.lock);
   }
 
   /**
-   * Like {@link lock} but gives up after `timeoutMs` (0: try once), returning false with no
-   * error set.
+   * Like {@link lock} but gives up after `timeoutMs` (0: try once; Infinity: never),
+   * returning false with no error set.
    */
   tryLock(timeoutMs = 0): boolean {
-    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) throw argTypeError('timeoutMs', 'a number', timeoutMs);
-    const att = this.#lockable('QSharedMemory::tryLock');
-    if (!att) return false;
-    if (this.#state.held) return true;
-    return this.#acquire(att.lock!, waitMs(timeoutMs));
+    return locking.tryLock(this.#state, QtFn.tryLock, timeoutMs);
   }
 
   /**
@@ -449,52 +328,15 @@ export class QSharedMemory {
    * timeout (or when the object is not attached: see {@link error}); rejects with an
    * `AbortError` when `signal` fires, and then does not hold the lock.
    */
-  async lockAsync(options: LockAsyncOptions = {}): Promise<boolean> {
-    if (options === null || typeof options !== 'object') throw argTypeError('options', 'an object', options);
-    const { timeoutMs, signal } = options;
-    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
-      throw argTypeError('options.timeoutMs', 'a number', timeoutMs);
-    }
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw argTypeError('options.signal', 'an AbortSignal', signal);
-    signal?.throwIfAborted();
-    const att = this.#lockable('QSharedMemory::lockAsync');
-    if (!att) return false;
-    if (this.#state.held) return true;
-    const lock = att.lock!;
-    const onAbort = () => lock.wakeAll();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      let outcome: LockOutcome | 'aborted';
-      try {
-        outcome = await lock.acquireAsync(timeoutMs === undefined ? -1 : waitMs(timeoutMs), () => signal?.aborted === true);
-      } catch (e) {
-        return this.#fail(e);
-      }
-      if (outcome === 'aborted') {
-        throw signal!.reason ?? new DOMException('This operation was aborted', 'AbortError');
-      }
-      if (this.#state.att !== att) {
-        // Detached while waiting: detach() gave back anything the wait had taken.
-        return false;
-      }
-      return this.#took(outcome);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+  lockAsync(options: LockAsyncOptions = {}): Promise<boolean> {
+    return locking.lockAsync(this.#state, QtFn.lockAsync, options);
   }
 
   /**
    * Releases the lock. Returns false, with no error, if this object does not hold it.
    */
   unlock(): boolean {
-    const s = this.#state;
-    const att = s.att;
-    if (!att || !s.held) return false;
-    s.held = false;
-    if (!att.lock!.release()) {
-      return this.#setError(SharedMemoryError.LockError, 'QSharedMemory::unlock: unable to unlock (the lock was taken over)', 'ERR_QSHM_LOCK_LOST');
-    }
-    return true;
+    return locking.unlock(this.#state, QtFn.unlock);
   }
 
   /**
@@ -502,7 +344,7 @@ export class QSharedMemory {
    * while holding it (its data may be half-written: repair it before unlocking).
    */
   lockWasAbandoned(): boolean {
-    return this.#abandoned;
+    return this.#state.abandoned;
   }
 
   /** Whether this object holds the lock. */
@@ -516,7 +358,7 @@ export class QSharedMemory {
    */
   withLock<T>(fn: (shm: this) => T): T {
     if (typeof fn !== 'function') throw argTypeError('fn', 'a function', fn);
-    if (!this.lock()) throw this.#error!;
+    if (!this.lock()) throw this.#state.error!;
     let result: T;
     try {
       result = fn(this);
@@ -536,7 +378,7 @@ export class QSharedMemory {
    * `using guard = shm.lockGuard();`. Throws the lock error if the lock cannot be taken.
    */
   lockGuard(): Disposable & { unlock(): void } {
-    if (!this.lock()) throw this.#error!;
+    if (!this.lock()) throw this.#state.error!;
     let done = false;
     const unlock = () => {
       if (!done) {
@@ -549,17 +391,17 @@ export class QSharedMemory {
 
   /** The last error's Qt code; NoError after a successful create/attach. */
   error(): SharedMemoryError {
-    return this.#error?.qtError ?? SharedMemoryError.NoError;
+    return this.#state.error?.qtError ?? SharedMemoryError.NoError;
   }
 
   /** The last error's text, in Qt's style (`"QSharedMemory::create: already exists"`); `''` if none. */
   errorString(): string {
-    return this.#error?.errorString ?? '';
+    return this.#state.error?.errorString ?? '';
   }
 
   /** The last error with `code`, `errno`, `syscall` and `path`, or null. */
   lastError(): QshmError | null {
-    return this.#error;
+    return this.#state.error;
   }
 
   // ---- memfd segments: descriptors, hand-off and seals (docs/handoff.md) ----
@@ -570,8 +412,7 @@ export class QSharedMemory {
    * child inherits it unless handed it on purpose (`spawnWithSegment`, a `stdio` slot).
    */
   fd(): number {
-    const att = this.#state.att;
-    return att instanceof MemfdAttachment ? att.fd : -1;
+    return this.#state.att?.handOffFd?.() ?? -1;
   }
 
   /**
@@ -589,10 +430,10 @@ export class QSharedMemory {
    * @throws TypeError on a wrong argument type.
    */
   static fromFd(fd: number, mode: AccessMode = AccessMode.ReadWrite): QSharedMemory {
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw argTypeError('fd', 'a descriptor (a whole number from 0 to 2^31-1)', fd);
+    checkInteger('fd', fd, 0, 0x7fffffff, 'a descriptor (a whole number from 0 to 2^31-1)');
     checkAccessMode(mode);
     const shm = new QSharedMemory(undefined, { backend: 'memfd' });
-    shm.#attachWith(attachFd(fd, mode, 'QSharedMemory::fromFd'));
+    attachState(shm.#state, attachFd(fd, mode, QtFn.fromFd));
     return shm;
   }
 
@@ -606,7 +447,7 @@ export class QSharedMemory {
   static fromInherited(mode: AccessMode = AccessMode.ReadWrite, envVar: string = QSHM_FD_ENV): QSharedMemory {
     checkAccessMode(mode);
     if (typeof envVar !== 'string') throw argTypeError('envVar', 'of type string', envVar);
-    const fd = inheritedFd(envVar, 'QSharedMemory::fromInherited');
+    const fd = inheritedFd(envVar, QtFn.fromInherited);
     try {
       return QSharedMemory.fromFd(fd, mode);
     } finally {
@@ -631,33 +472,32 @@ export class QSharedMemory {
    */
   seal(seals: SealOptions): boolean {
     const bits = sealBits(seals);
-    this.#error = null;
+    this.#state.error = null;
     const att = this.#state.att;
-    if (!(att instanceof MemfdAttachment)) {
+    if (!att?.addSeals) {
       return att
-        ? this.#setError(SharedMemoryError.UnknownError, 'QSharedMemory::seal: only memfd segments can be sealed', 'ERR_QSHM_NOT_MEMFD')
-        : this.#setError(SharedMemoryError.UnknownError, 'QSharedMemory::seal: not attached', 'ERR_QSHM_NOT_ATTACHED');
+        ? this.#setError(SharedMemoryError.UnknownError, `${QtFn.seal}: only memfd segments can be sealed`, QshmErrorCode.NotMemfd)
+        : this.#setError(SharedMemoryError.UnknownError, `${QtFn.seal}: not attached`, QshmErrorCode.NotAttached);
     }
     if (seals.write && this.#state.held) {
-      return this.#setError(SharedMemoryError.LockError, 'QSharedMemory::seal: unlock before sealing write (the attachment becomes read-only)', 'ERR_QSHM_LOCKED');
+      return this.#setError(SharedMemoryError.LockError, `${QtFn.seal}: unlock before sealing write (the attachment becomes read-only)`, QshmErrorCode.Locked);
     }
     try {
-      att.addSeals(bits, 'QSharedMemory::seal');
+      att.addSeals(bits, QtFn.seal);
       return true;
     } catch (e) {
-      return this.#fail(e);
+      return locking.fail(this.#state, e);
     }
   }
 
   /** The seals of an attached `memfd` segment, or null (not attached, or another backend). */
   seals(): SegmentSeals | null {
     const att = this.#state.att;
-    if (!(att instanceof MemfdAttachment)) return null;
+    if (!att?.sealBits) return null;
     try {
       return decodeSeals(att.sealBits());
     } catch {
       return null;
     }
   }
-
 }

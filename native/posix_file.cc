@@ -25,13 +25,17 @@ static void FillStat(const struct stat& st, FileStat* out) {
 
 int Open(const char* path, int flags, int mode) {
   int fd;
-  do fd = open(path, flags, mode); while (fd < 0 && errno == EINTR);
+  do {
+    fd = open(path, flags, mode);
+  } while (fd < 0 && errno == EINTR);
   return fd < 0 ? -errno : fd;
 }
 
 int OpenAt(int dirfd, const char* path, int flags, int mode) {
   int fd;
-  do fd = openat(dirfd, path, flags, mode); while (fd < 0 && errno == EINTR);
+  do {
+    fd = openat(dirfd, path, flags, mode);
+  } while (fd < 0 && errno == EINTR);
   return fd < 0 ? -errno : fd;
 }
 
@@ -44,14 +48,17 @@ int Dup(int fd) {
 
 int Ftruncate(int fd, int64_t length) {
   int r;
-  do r = ftruncate(fd, static_cast<off_t>(length)); while (r < 0 && errno == EINTR);
+  do {
+    r = ftruncate(fd, static_cast<off_t>(length));
+  } while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : 0;
 }
 
 int Fallocate(int fd, int64_t offset, int64_t length) {
   int r;
-  do r = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
-  while (r == EINTR);
+  do {
+    r = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
+  } while (r == EINTR);
   return -r;
 }
 
@@ -84,6 +91,15 @@ int LinkFd(int fd, const char* path) {
   return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
+bool HasOfdLocks() {
+#ifdef __linux__
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Older C libraries lack the names; Linux has had the calls since 3.15.
 #ifndef F_OFD_SETLK
 #define F_OFD_GETLK 36
 #define F_OFD_SETLK 37
@@ -98,7 +114,9 @@ int OfdLock(int fd, int type, int64_t start, int64_t len, bool wait) {
   fl.l_len = static_cast<off_t>(len);
   fl.l_pid = 0;  // must be 0 for OFD locks
   int r;
-  do r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl); while (r < 0 && errno == EINTR);
+  do {
+    r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  } while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : 0;
 }
 

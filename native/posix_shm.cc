@@ -21,8 +21,9 @@ int ShmUnlink(const char* name) { return shm_unlink(name) < 0 ? -errno : 0; }
 
 void* SemOpen(const char* name, int flags, int mode, unsigned value, int* err) {
   sem_t* s;
-  do s = sem_open(name, flags, static_cast<mode_t>(mode), value);
-  while (s == SEM_FAILED && errno == EINTR);
+  do {
+    s = sem_open(name, flags, static_cast<mode_t>(mode), value);
+  } while (s == SEM_FAILED && errno == EINTR);
   if (s == SEM_FAILED) {
     *err = errno;
     return nullptr;
@@ -39,7 +40,9 @@ int SemWait(void* sem, double timeout_ms) {
   sem_t* s = static_cast<sem_t*>(sem);
   int r;
   if (!(timeout_ms >= 0 && timeout_ms < 1e12)) {  // NaN, negative, huge, infinite: forever
-    do r = sem_wait(s); while (r < 0 && errno == EINTR);
+    do {
+      r = sem_wait(s);
+    } while (r < 0 && errno == EINTR);
   } else if (timeout_ms == 0) {
     r = sem_trywait(s);
   } else {
@@ -48,7 +51,9 @@ int SemWait(void* sem, double timeout_ms) {
     double ns = ts.tv_nsec + timeout_ms * 1e6;
     ts.tv_sec += static_cast<time_t>(ns / 1e9);
     ts.tv_nsec = static_cast<long>(ns - static_cast<double>(static_cast<time_t>(ns / 1e9)) * 1e9);
-    do r = sem_timedwait(s, &ts); while (r < 0 && errno == EINTR);
+    do {
+      r = sem_timedwait(s, &ts);
+    } while (r < 0 && errno == EINTR);
   }
   return r < 0 ? -errno : 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qshm syscall layer: plain C++ functions, no Node-API types. Each returns 0 (or a
-// non-negative result) on success and -errno on failure, so the glue in addon.cc can
+// non-negative result) on success and -errno on failure, so the binding files can
 // hand the errno to TypeScript unchanged. Policy (keys, lifetimes, the lock protocol)
 // lives in lib/, never here.
 #pragma once
@@ -37,17 +37,19 @@ int LinkFd(int fd, const char* path);  // give an O_TMPFILE file a name
 int OfdLock(int fd, int type, int64_t start, int64_t len, bool wait);
 // Returns the type of a conflicting lock (F_UNLCK if none) or -errno.
 int OfdGetLock(int fd, int type, int64_t start, int64_t len);
+// Whether this OS has OFD locks (Linux 3.15+); elsewhere the two calls above fail.
+bool HasOfdLocks();
 int PageSize();
 void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err);
 int Munmap(void* addr, size_t len);
 
-// ---- futex (linux_futex.cc / unsupported.cc) ----
+// ---- futex (linux_futex.cc) ----
 // Shared (not FUTEX_PRIVATE) wait/wake on a 32-bit word in a MAP_SHARED mapping.
 // timeout_ms < 0 waits forever. Returns 0, -ETIMEDOUT, -EAGAIN (value changed) or -EINTR.
 int FutexWait(void* addr, uint32_t expected, double timeout_ms);
 int FutexWake(void* addr, int count);
 
-// ---- memfd (linux_memfd.cc / unsupported.cc) ----
+// ---- memfd (linux_memfd.cc) ----
 int MemfdCreate(const char* name, unsigned flags);
 int AddSeals(int fd, int seals);
 int GetSeals(int fd);
@@ -76,7 +78,7 @@ int Semop(int id, int op, int flags, double timeout_ms);
 // ---- POSIX realtime IPC (posix_shm.cc) ----
 int ShmOpen(const char* name, int flags, int mode);
 int ShmUnlink(const char* name);
-// Semaphores are referred to by an opaque handle (the sem_t*), boxed by the glue.
+// Semaphores are referred to by an opaque handle (the sem_t*), boxed by posix_shm_binding.cc.
 void* SemOpen(const char* name, int flags, int mode, unsigned value, int* err);
 int SemClose(void* sem);
 int SemUnlink(const char* name);

@@ -80,7 +80,9 @@ int Semop(int id, int op, int flags, double timeout_ms) {
   sb.sem_flg = static_cast<short>(flags);
   int r;
   if (!(timeout_ms >= 0 && timeout_ms < 1e12)) {  // NaN, negative, huge, infinite: forever
-    do r = semop(id, &sb, 1); while (r < 0 && errno == EINTR);
+    do {
+      r = semop(id, &sb, 1);
+    } while (r < 0 && errno == EINTR);
   } else {
     struct timespec ts;
     ts.tv_sec = static_cast<time_t>(timeout_ms / 1000);

@@ -69,7 +69,9 @@ int UnixSendFd(const char* path, int fd, const void* data, size_t len) {
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
   ssize_t w;
-  do w = sendmsg(s, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
+  do {
+    w = sendmsg(s, &msg, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
   int e = w < 0 ? errno : 0;
   close(s);
   return -e;
@@ -80,7 +82,9 @@ static int WaitReadable(int fd, double timeout_ms) {
   int ms = timeout_ms >= 0 && timeout_ms < 2147483647.0 ? static_cast<int>(timeout_ms) : -1;
   struct pollfd p = {fd, POLLIN, 0};
   int pr;
-  do pr = poll(&p, 1, ms); while (pr < 0 && errno == EINTR);
+  do {
+    pr = poll(&p, 1, ms);
+  } while (pr < 0 && errno == EINTR);
   if (pr < 0) return -errno;
   return pr == 0 ? -ETIMEDOUT : 0;
 }
@@ -125,13 +129,16 @@ int UnixRecvFd(int listen_fd, double timeout_ms, void* buf, size_t cap, size_t* 
   msg.msg_control = u.buf;
   msg.msg_controllen = sizeof u.buf;
   ssize_t r;
-  do r = recvmsg(s, &msg, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+  do {
+    r = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+  } while (r < 0 && errno == EINTR);
   int e = r < 0 ? errno : 0;
   close(s);
   if (e) return -e;
   int got = -1;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&got, CMSG_DATA(c), sizeof(int));
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      memcpy(&got, CMSG_DATA(c), sizeof(int));
   }
   if (got < 0) return -EBADMSG;
   *n = cap ? static_cast<size_t>(r) : 0;

@@ -48,7 +48,7 @@ ADDON_API=$(node -p "require('node-addon-api').include_dir")
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -DNODE_GYP_MODULE_NAME=qshm \
   -D_WIN32_WINNT=0x0602 -DUNICODE -D_UNICODE \
   -I "$TOOLS/node-api-headers/include" -I "$ADDON_API" \
-  -o "$OUT" native/win32_addon.cc native/win32_binding.cc native/win32_ipc.cc \
+  -o "$OUT" native/addon.cc native/win32_binding.cc native/win32_ipc.cc \
   "$BUILD/libnode_api.a" -static
 imports=$(x86_64-w64-mingw32-objdump -p "$OUT" | awk '/DLL Name/{print $3}' | tr '\n' ' ')
 echo "build:win32: $OUT ($(stat -c %s "$OUT") bytes; imports: $imports)"

@@ -83,11 +83,14 @@ describe('bad input (file backend)', function () {
       expect(existsSync(s.nativeKey())).to.equal(false);
     });
 
-    it('bad options → TypeError (options, backend, dir, mode)', () => {
+    it('bad options → TypeError (options, backend, dir, mode type), RangeError (mode out of range)', () => {
       for (const options of [null, 'file', 42]) expectTypeError(() => new QSharedMemory('k', options));
       expectTypeError(() => new QSharedMemory('k', { backend: 'nfs' }));
       expectTypeError(() => new QSharedMemory('k', { dir: 42 }));
-      for (const mode of [-1, 0o10000, 1.5, '0600']) expectTypeError(() => new QSharedMemory('k', { mode }));
+      expectTypeError(() => new QSharedMemory('k', { mode: '0600' }));
+      for (const mode of [-1, 0o10000, 1.5, NaN]) {
+        expect(() => new QSharedMemory('k', { mode })).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
+      }
     });
 
     it('a non-number tryLock() timeout → TypeError', () => {

@@ -2,11 +2,11 @@
 // The error class, the one errno → Qt mapping, and TypeError on programmer mistakes.
 import { expect } from 'chai';
 import { constants } from 'node:os';
-import { QSharedMemory, QshmError, SharedMemoryError, AccessMode } from '../dist/index.js';
+import { QSharedMemory, QshmError, QshmErrorCode, SharedMemoryError, AccessMode } from '../dist/index.js';
 import { errnoName, qtErrorFor, sysError } from '../dist/errors.js';
 import { native } from '../dist/native.js';
 import { uniqueKey, run } from './helpers.mjs';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -98,5 +98,23 @@ describe('errors', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('QshmErrorCode, the codes lib/ uses and the table in docs/api.md list the same ERR_QSHM_* codes', () => {
+    const exported = Object.values(QshmErrorCode).sort();
+    const lib = new URL('../lib/', import.meta.url);
+    const used = new Set();
+    const scan = (dir) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) scan(new URL(`${e.name}/`, dir));
+        else if (e.name.endsWith('.ts')) for (const m of readFileSync(new URL(e.name, dir), 'utf8').matchAll(/'(ERR_QSHM[A-Z_]*)'/g)) used.add(m[1]);
+      }
+    };
+    scan(lib);
+    // Every code written in lib/ is one of the exported ones (errors.ts defines them all).
+    expect([...used].sort()).to.deep.equal(exported);
+    const doc = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\| `(ERR_QSHM[A-Z_]*)` \|/gm)].map((m) => m[1]).sort();
+    expect(documented).to.deep.equal(exported);
   });
 });

@@ -235,9 +235,9 @@ describe('QSharedMemory keys (conformance items 1–10)', () => {
       () => new QSharedMemory(undefined, { backend: 'sysv' }).setNativeKey('/x', 'SystemV'),
       () => new QSharedMemory(undefined, { backend: 'sysv' }).setNativeKey(new QNativeIpcKey('/x'), T.SystemV),
       () => QSharedMemory.legacyNativeKey(1),
-      () => QSharedMemory.platformSafeKey('x', 0x10000),
       () => QSharedMemory.remove('x'),
     ];
     for (const f of bad) expect(f).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
+    expect(() => QSharedMemory.platformSafeKey('x', 0x10000)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
   });
 });

@@ -176,7 +176,7 @@ describe('memfd segments', function () {
 
     it('throws TypeError on a wrong type and QshmError on a bad descriptor', function () {
       expect(() => QSharedMemory.fromFd('3')).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
-      expect(() => QSharedMemory.fromFd(-1)).to.throw(TypeError);
+      expect(() => QSharedMemory.fromFd(-1)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
       expect(() => QSharedMemory.fromFd(3, 7)).to.throw(TypeError);
       expect(() => QSharedMemory.fromFd(987654)).to.throw(QshmError).with.property('qtError', SharedMemoryError.KeyError);
       // stdin is no segment

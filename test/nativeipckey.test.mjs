@@ -6,6 +6,10 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { IpcKeyType, QNativeIpcKey, QSharedMemory } from '../dist/index.js';
 import { missing, pythonFor } from './peers/driver.mjs';
+import { realpathSync } from 'node:fs';
+
+/** Qt's QDir::tempPath(): where legacy System V keys live. */
+const qtTemp = realpathSync(process.env.TMPDIR || '/tmp');
 
 const T = IpcKeyType;
 
@@ -60,7 +64,7 @@ describe('QNativeIpcKey', () => {
 
   it('#67 legacy keys are carried as ?legacyKey= with &, =, #, % and controls encoded, and round-trip', () => {
     expect(QSharedMemory.legacyNativeKey('a&b=c%d#e?f+g h').toString())
-      .to.equal('systemv:/tmp/qipc_sharedmemory_abcdefgh298a05f42d2435982547a93e89cd03ab8fd71843?legacyKey=a%26b%3Dc%25d%23e?f+g h');
+      .to.equal(`systemv:${qtTemp}/qipc_sharedmemory_abcdefgh298a05f42d2435982547a93e89cd03ab8fd71843?legacyKey=a%26b%3Dc%25d%23e?f+g h`);
     expect(QSharedMemory.legacyNativeKey('foo', T.PosixRealtime).toString())
       .to.equal('posix:/qipc_sharedmemory_foo0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33?legacyKey=foo');
     for (const key of ['foo', 'a&b=c%d#e?f+g h', 'Noël', 'tab\there']) {

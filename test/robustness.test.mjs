@@ -158,8 +158,8 @@ describe('robustness', function () {
   });
 
   it('descriptor numbers are never truncated', () => {
-    expect(() => QSharedMemory.fromFd(2 ** 32 + 5)).to.throw(TypeError);
-    expect(() => QSharedMemory.fromFd(Infinity)).to.throw(TypeError);
+    expect(() => QSharedMemory.fromFd(2 ** 32 + 5)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
+    expect(() => QSharedMemory.fromFd(Infinity)).to.throw(RangeError).with.property('code', 'ERR_OUT_OF_RANGE');
   });
 
   it('attach() gives up with LockError when another process holds the presence lock exclusively', async () => {

@@ -257,8 +257,8 @@ say(out);
     it('the backend lock itself takes Infinity and Number.MAX_VALUE as "wait" (not an invalid timespec)', async () => {
       const k = uniqueKey('binf');
       const c = new Child(`
-const { backendFactories } = await import('${DIST}/backends/index.js');
-const b = backendFactories[env.BACKEND]({});
+const { makeBackend } = await import('${DIST}/backends/index.js');
+const b = makeBackend(env.BACKEND, {});
 const key = b.nativeKeyFor(env.KEY);
 const ctx = { legacyKey: env.KEY, type: env.BACKEND === 'sysv' ? 0x51 : 0x100 };
 const att = b.create(key, 64, 1, ctx);

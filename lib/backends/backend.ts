@@ -38,10 +38,14 @@ export interface Attachment {
   readonly fd: number;
   /** Releases the mapping and everything the attachment holds; removes the segment if last. */
   detach(): void;
+  /** memfd: the descriptor `QSharedMemory.fd()` hands out (other backends have none). */
+  handOffFd?(): number;
+  /** memfd: adds file seals (F_ADD_SEALS bits); throws a {@link QshmError}. */
+  addSeals?(bits: number, fn: string): void;
+  /** memfd: the current seal bits (F_GET_SEALS); throws a {@link QshmError}. */
+  sealBits?(): number;
 }
 
-/** Backend names accepted by `QSharedMemoryOptions.backend`. */
-export type BackendName = 'file' | 'memfd' | 'sysv' | 'posix' | 'windows';
 
 /**
  * What a backend learns about the key besides the native key string (Qt 6.6+ keeps both in a
@@ -56,12 +60,21 @@ export interface KeyContext {
 
 /** A segment mechanism. @internal */
 export interface Backend {
-  readonly name: BackendName;
+  /** Its name in the backend table (lib/backends/index.ts). */
+  readonly name: string;
   /** Native key for a legacy key string (`setKey`). */
   nativeKeyFor(key: string): string;
-  /** Native key for a `setNativeKey` string (e.g. resolved against a directory). */
-  resolveNativeKey(nativeKey: string): string;
+  /**
+   * The name a native key stands for (e.g. resolved inside a directory); throws a KeyError
+   * {@link QshmError} for a key the backend cannot use. `fn` is the calling Qt function.
+   */
+  resolveNativeKey(nativeKey: string, fn: string): string;
+  /**
+   * Creates and attaches. `nativeKey` comes from {@link resolveNativeKey} and has been checked
+   * (not empty unless the backend's key is optional, no NUL character).
+   */
   create(nativeKey: string, size: number, mode: AccessMode, ctx?: KeyContext): Attachment;
+  /** Attaches; `nativeKey` as for {@link create}. */
   attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment;
   /**
    * Removes the named segment and its lock regardless of attachments (for names a crashed

@@ -7,11 +7,10 @@
  * a file left by processes that died is reclaimed by the next create().
  * @packageDocumentation
  */
-import { isAbsolute, join } from 'node:path';
 import { C, native } from '../native.js';
 import { Layout } from '../format.js';
-import { legacyKeyName } from '../keys.js';
-import { AccessMode, SharedMemoryError, check, errnoName, qshmError, sysError } from '../errors.js';
+import { legacyKeyName, pathInDir } from '../keys.js';
+import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, qshmError, sysError } from '../errors.js';
 import type { Attachment, Backend } from './backend.js';
 import { HeaderSegment, initHeader, validateHeader } from './header-segment.js';
 
@@ -23,8 +22,8 @@ export interface FileBackendOptions {
   mode?: number;
 }
 
-const CREATE = 'QSharedMemory::create';
-const ATTACH = 'QSharedMemory::attach';
+const CREATE = QtFn.create;
+const ATTACH = QtFn.attach;
 
 /** @internal */
 export class FileBackend implements Backend {
@@ -51,26 +50,31 @@ export class FileBackend implements Backend {
 
   nativeKeyFor(key: string): string {
     const name = legacyKeyName(key);
-    return name === '' || this.#dir === undefined ? name : join(this.#dir, name);
+    return name === '' || this.#dir === undefined ? name : this.resolveNativeKey(name, QtFn.create);
   }
 
-  resolveNativeKey(nativeKey: string): string {
-    if (nativeKey === '' || isAbsolute(nativeKey) || this.#dir === undefined) return nativeKey;
-    return join(this.#dir, nativeKey);
-  }
-
-  #checkPath(path: string, fn: string): void {
-    if (this.#dirError) throw qshmError(SharedMemoryError.KeyError, `${fn}: ${this.#dirError}`, 'ERR_QSHM_NO_DIR');
-    if (path === '') throw qshmError(SharedMemoryError.KeyError, `${fn}: key is empty`, 'ERR_QSHM_EMPTY_KEY');
-    if (path.includes('\0')) throw qshmError(SharedMemoryError.KeyError, `${fn}: key contains a NUL character`, 'ERR_QSHM_BAD_KEY', path);
+  /**
+   * The segment's path: absolute native keys as they are, relative ones inside the directory
+   * (a relative key that would leave it is a KeyError).
+   */
+  resolveNativeKey(nativeKey: string, fn: string): string {
+    if (this.#dir === undefined) {
+      throw qshmError(SharedMemoryError.KeyError, `${fn}: ${this.#dirError}`, QshmErrorCode.NoDir);
+    }
+    const path = pathInDir(this.#dir, nativeKey);
+    if (path === null) {
+      throw qshmError(SharedMemoryError.KeyError,
+        `${fn}: the native key ${JSON.stringify(nativeKey)} would name a file outside ${this.#dir} ` +
+        '(a relative native key must be a plain file name; give an absolute path to use another directory)',
+        QshmErrorCode.BadKey, nativeKey);
+    }
+    return path;
   }
 
   create(path: string, size: number, mode: AccessMode): Attachment {
-    this.#checkPath(path, CREATE);
     const dir = path.slice(0, path.lastIndexOf('/')) || '/';
     for (let attempt = 0; ; attempt++) {
       const fd = this.#openUnnamed(dir, path);
-      let seg: HeaderSegment;
       try {
         check(native.fchmod(fd, this.#perm), CREATE, 'fchmod', path);
         initHeader(fd, size, CREATE, path);
@@ -78,7 +82,7 @@ export class FileBackend implements Backend {
         native.close(fd);
         throw e;
       }
-      seg = HeaderSegment.open(fd, mode, { writable: true, fn: CREATE, path, beforeClose: removeIfLast(path) });
+      const seg = HeaderSegment.open(fd, mode, { writable: true, fn: CREATE, path, beforeClose: removeIfLast(path) });
       const r = native.linkFd(fd, path);
       if (r === 0) return seg;
       // Not linked: this attachment must not remove anything on its way out.
@@ -107,7 +111,6 @@ export class FileBackend implements Backend {
   }
 
   attach(path: string, mode: AccessMode): Attachment {
-    this.#checkPath(path, ATTACH);
     for (let attempt = 0; attempt < 5; attempt++) {
       const flags = C.O_CLOEXEC | C.O_NOFOLLOW;
       let fd = native.open(path, flags | C.O_RDWR, 0);

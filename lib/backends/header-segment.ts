@@ -8,9 +8,15 @@
  */
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, MAX_GENERATION, slotLockByte } from '../format.js';
-import { AccessMode, SharedMemoryError, check, qshmError, sysError } from '../errors.js';
+import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
 import { HeaderLock, futexSleeper } from '../lock.js';
 import type { Attachment } from './backend.js';
+
+/** What a non-blocking F_OFD_SETLK returns when the byte is locked (POSIX allows either). */
+const EAGAIN = negErrno('EAGAIN');
+const EACCES = negErrno('EACCES');
+/** posix_fallocate on a filesystem that cannot reserve space. */
+const EOPNOTSUPP = negErrno('EOPNOTSUPP');
 
 const PAGE = C.pageSize;
 const S_IFMT = 0o170000;
@@ -30,7 +36,7 @@ export function fileSizeFor(dataSize: number): number {
 }
 
 function badHeader(fn: string, what: string, path?: string): never {
-  throw qshmError(SharedMemoryError.UnknownError, `${fn}: not a valid qshm segment (${what})`, 'ERR_QSHM_BAD_HEADER', path);
+  throw qshmError(SharedMemoryError.UnknownError, `${fn}: not a valid qshm segment (${what})`, QshmErrorCode.BadHeader, path);
 }
 
 /** Validates the header in `page` (the first page) against the file's real size. @internal */
@@ -48,7 +54,7 @@ export function validateHeader(page: Buffer, fileSize: number, fn: string, path?
   if (dataSize > MAX_MAPPING) {
     throw qshmError(SharedMemoryError.OutOfResources,
       `${fn}: out of resources (the segment's ${dataSize} bytes exceed the largest Buffer this Node.js can map, ${MAX_MAPPING})`,
-      'ERR_QSHM_TOO_LARGE', path);
+      QshmErrorCode.TooLarge, path);
   }
   if (headerSize + dataSize > fileSize) {
     badHeader(fn, `file is ${fileSize} bytes, shorter than header ${headerSize} + data ${dataSize}`, path);
@@ -66,7 +72,7 @@ export function validateHeader(page: Buffer, fileSize: number, fn: string, path?
 export function statRegular(fd: number, fn: string, path?: string): NativeStat {
   const st = check(native.fstat(fd), fn, 'fstat', path);
   if ((st.mode & S_IFMT) !== S_IFREG) {
-    throw qshmError(SharedMemoryError.KeyError, `${fn}: not a regular file`, 'ERR_QSHM_NOT_REGULAR', path);
+    throw qshmError(SharedMemoryError.KeyError, `${fn}: not a regular file`, QshmErrorCode.NotRegular, path);
   }
   return st;
 }
@@ -80,7 +86,7 @@ export function initHeader(fd: number, dataSize: number, fn: string, path?: stri
   const r = native.fallocate(fd, 0, total);
   if (r < 0) {
     // Filesystems without fallocate: size it anyway (pages are then allocated on first touch).
-    if (r !== -95 /* EOPNOTSUPP */) throw sysError(fn, r, 'posix_fallocate', path);
+    if (r !== EOPNOTSUPP) throw sysError(fn, r, 'posix_fallocate', path);
     check(native.ftruncate(fd, total), fn, 'ftruncate', path);
   }
   const map = check(native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ | C.PROT_WRITE, 0), fn, 'mmap', path);
@@ -240,11 +246,11 @@ function takePresence(fd: number, fn: string, path?: string): void {
   for (let ms = 0.05; ; ms = Math.min(ms * 2, 50)) {
     const r = native.ofdLock(fd, C.F_RDLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
     if (r === 0) return;
-    if (r !== -11 /* EAGAIN */ && r !== -13 /* EACCES */) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+    if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
     if (performance.now() - started > PRESENCE_WAIT_MS) {
       throw qshmError(SharedMemoryError.LockError,
         `${fn}: unable to lock (another process has held the segment's presence lock for over ${PRESENCE_WAIT_MS / 1000} s)`,
-        'ERR_QSHM_PRESENCE_BUSY', path);
+        QshmErrorCode.PresenceBusy, path);
     }
     Atomics.wait(nap, 0, 0, ms);
   }
@@ -255,10 +261,10 @@ function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string): num
   for (let i = 0; i < info.slotCount; i++) {
     const r = native.ofdLock(fd, C.F_WRLCK, slotLockByte(info.slotTable, i), 1, false);
     if (r === 0) return i;
-    if (r !== -11 /* EAGAIN */ && r !== -13 /* EACCES */) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+    if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
   }
   throw qshmError(SharedMemoryError.OutOfResources,
-    `${fn}: out of resources (all ${info.slotCount} attachment slots are in use)`, 'ERR_QSHM_NO_SLOT', path);
+    `${fn}: out of resources (all ${info.slotCount} attachment slots are in use)`, QshmErrorCode.NoSlot, path);
 }
 
 export { PAGE };

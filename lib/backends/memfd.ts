@@ -15,12 +15,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { C, native } from '../native.js';
-import { AccessMode, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from '../errors.js';
+import { QshmErrorCode, AccessMode, QtFn, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from '../errors.js';
 import type { Attachment, Backend, SegmentLock } from './backend.js';
 import { HeaderSegment, initHeader, statRegular } from './header-segment.js';
 
-const CREATE = 'QSharedMemory::create';
-const ATTACH = 'QSharedMemory::attach';
+const CREATE = QtFn.create;
+const ATTACH = QtFn.attach;
 
 /** memfd_create(2) flags; the values are the kernel ABI. */
 const MFD_CLOEXEC = C.MFD_CLOEXEC ?? 0x1;
@@ -150,6 +150,10 @@ export class MemfdAttachment implements Attachment {
     return this.#seg.fd;
   }
 
+  handOffFd(): number {
+    return this.#seg.fd;
+  }
+
   detach(): void {
     this.#seg.detach();
   }
@@ -237,7 +241,7 @@ function accessOf(pid: string, fd: number): 'r' | 'w' | 'rw' | undefined {
   try {
     const m = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'));
     if (!m) return undefined;
-    const acc = parseInt(m[1]!, 8) & 3;
+    const acc = parseInt(m[1], 8) & 3;
     return acc === 0 ? 'r' : acc === 1 ? 'w' : 'rw';
   } catch {
     return undefined;
@@ -277,7 +281,7 @@ function openMemfd(fd: number, mode: AccessMode, fn: string, lockShared: boolean
     const st = statRegular(fd, fn, path);
     if (st.nlink !== 0) {
       throw qshmError(SharedMemoryError.KeyError, `${fn}: the descriptor names a file with a name in a filesystem, ` +
-        'not a memfd segment (attach named segments by key)', 'ERR_QSHM_NOT_MEMFD', path);
+        'not a memfd segment (attach named segments by key)', QshmErrorCode.NotMemfd, path);
     }
     seals = native.getSeals(fd);
     if (seals < 0) seals = 0; // not sealable: no seals
@@ -332,9 +336,6 @@ export class MemfdBackend implements Backend {
   }
 
   create(label: string, size: number, mode: AccessMode): Attachment {
-    if (label.includes('\0')) {
-      throw qshmError(SharedMemoryError.KeyError, `${CREATE}: key contains a NUL character`, 'ERR_QSHM_BAD_KEY', label);
-    }
     const fd = memfdCreate(label);
     try {
       initHeader(fd, size, CREATE, label || undefined);
@@ -356,18 +357,30 @@ export class MemfdBackend implements Backend {
     if (!m) {
       throw qshmError(SharedMemoryError.KeyError, `${ATTACH}: a memfd segment cannot be attached by key; ` +
         'attach a descriptor handed over by its creator with QSharedMemory.fromFd() or fromInherited(), ' +
-        'or set the native key /proc/<pid>/fd/<n>', 'ERR_QSHM_MEMFD_NO_KEY', nativeKey);
+        'or set the native key /proc/<pid>/fd/<n>', QshmErrorCode.MemfdNoKey, nativeKey);
     }
-    const fd = reopen(m[1]!, Number(m[2]), ATTACH);
+    const fd = reopen(m[1], Number(m[2]), ATTACH);
     if (fd < 0) throw sysError(ATTACH, fd, 'open', nativeKey);
     return openMemfd(fd, mode, ATTACH, false, nativeKey);
   }
 }
 
+/**
+ * `text` cut to at most `max` UTF-8 bytes, at a character boundary (one encode, one decode:
+ * linear in the length, whatever the length).
+ * @internal
+ */
+export function truncateUtf8(text: string, max: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= max) return text;
+  let end = max;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // back off continuation bytes
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 /** memfd_create with the best flags the kernel accepts; ENOSYS as a coded error. */
 function memfdCreate(label: string): number {
-  let name = label === '' ? 'qshm' : `qshm:${label}`;
-  while (Buffer.byteLength(name) > MEMFD_NAME_MAX) name = name.slice(0, -1);
+  const name = truncateUtf8(label === '' ? 'qshm' : `qshm:${label}`, MEMFD_NAME_MAX);
   const flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
   let fd = native.memfdCreate(name, flags | MFD_NOEXEC_SEAL);
   if (fd < 0 && errnoName(fd) === 'EINVAL') fd = native.memfdCreate(name, flags);
@@ -389,11 +402,11 @@ export function inheritedFd(envVar: string, fn: string): number {
   const v = process.env[envVar];
   if (v === undefined) {
     throw qshmError(SharedMemoryError.NotFound,
-      `${fn}: no descriptor was handed to this process (${envVar} is not set)`, 'ERR_QSHM_NO_INHERITED_FD');
+      `${fn}: no descriptor was handed to this process (${envVar} is not set)`, QshmErrorCode.NoInheritedFd);
   }
   if (!/^[1-9][0-9]{0,8}$/.test(v) || Number(v) < 3) {
     throw qshmError(SharedMemoryError.KeyError,
-      `${fn}: ${envVar}=${JSON.stringify(v)} does not name a descriptor above the standard streams`, 'ERR_QSHM_BAD_INHERITED_FD');
+      `${fn}: ${envVar}=${JSON.stringify(v)} does not name a descriptor above the standard streams`, QshmErrorCode.BadInheritedFd);
   }
   return Number(v);
 }

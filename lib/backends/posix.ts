@@ -20,17 +20,17 @@
  * @packageDocumentation
  */
 import { C, native, type SemHandle } from '../native.js';
-import { AccessMode, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
+import { AccessMode, QtFn, SharedMemoryError, check, errnoName, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
-import { SemaphoreLock, underLock, waitPlan, type CountingSemaphore, type LockBound } from './semaphore-lock.js';
+import { HeldHere, SemaphoreLock, underLock, waitPlan, type CountingSemaphore, type LockBound } from './semaphore-lock.js';
 import { IpcKeyType, legacyNativeKeyFor } from '../nativeipckey.js';
 
-const CREATE = 'QSharedMemory::create';
-const ATTACH = 'QSharedMemory::attach';
-const DETACH = 'QSharedMemory::detach';
-const INITKEY = 'QSharedMemoryPrivate::initKey';
-const REMOVE = 'QSharedMemory::remove';
+const CREATE = QtFn.create;
+const ATTACH = QtFn.attach;
+const DETACH = QtFn.detach;
+const INITKEY = QtFn.initKey;
+const REMOVE = QtFn.remove;
 const IPC_MODE = 0o600;
 const BAD_NAME: [SharedMemoryError, string] = [SharedMemoryError.KeyError, 'bad name'];
 
@@ -71,17 +71,13 @@ process.on('exit', () => {
 });
 
 /** Segment and semaphore names for a key (Qt 6.6+ rules). */
-function namesFor(nativeKey: string, ctx: KeyContext | undefined, fn: string): { shm: string; sem: string } {
-  if (nativeKey === '') throw qshmError(SharedMemoryError.KeyError, 'QSharedMemory::handle: key is empty', 'ERR_QSHM_EMPTY_KEY');
-  if (nativeKey.includes('\0')) {
-    throw qshmError(SharedMemoryError.KeyError, `${fn}: key contains a NUL character`, 'ERR_QSHM_BAD_KEY', nativeKey);
-  }
+function namesFor(nativeKey: string, ctx: KeyContext | undefined): { shm: string; sem: string } {
   const sem = ctx?.legacyKey ? legacyNativeKeyFor(ctx.legacyKey, IpcKeyType.PosixRealtime, 'sem').nativeKey : nativeKey;
   return { shm: nativeKey, sem };
 }
 
-// Semaphore names this thread holds (name → count); see the System V backend.
-const heldHere = new Map<string, number>();
+/** Semaphore names this thread holds. */
+const heldHere = new HeldHere<string>();
 
 // glibc returns the same sem_t for every sem_open of one name in a process, and the addon
 // tracks handles by that pointer, so each thread opens a name once and shares it.
@@ -122,7 +118,7 @@ class PosixSem implements CountingSemaphore {
     for (;;) {
       const r = native.semWait(this.handle, plan.next());
       if (r === 0) {
-        heldHere.set(this.name, (heldHere.get(this.name) ?? 0) + 1);
+        heldHere.took(this.name);
         return 'acquired';
       }
       const name = errnoName(r);
@@ -131,20 +127,20 @@ class PosixSem implements CountingSemaphore {
         continue; // one slice of a longer wait ran out
       }
       if (name !== 'EINTR') {
-        throw sysError('QSharedMemory::lock', r, 'sem_wait', this.name, [SharedMemoryError.LockError, 'unable to lock']);
+        throw sysError(QtFn.lock, r, 'sem_wait', this.name, [SharedMemoryError.LockError, 'unable to lock']);
       }
     }
   }
 
   release(): boolean {
-    const n = heldHere.get(this.name) ?? 0;
-    if (n <= 1) heldHere.delete(this.name);
-    else heldHere.set(this.name, n - 1);
-    return native.semPost(this.handle) === 0;
+    const r = native.semPost(this.handle);
+    // Given back, or not a semaphore any more: this thread no longer holds it.
+    if (r === 0 || errnoName(r) === 'EINVAL') heldHere.gave(this.name);
+    return r === 0;
   }
 
   heldByThisThread(): boolean {
-    return (heldHere.get(this.name) ?? 0) > 0;
+    return heldHere.holds(this.name);
   }
 
   /** Drops one user; the last one closes the handle. */
@@ -230,7 +226,7 @@ export class PosixBackend implements Backend {
   }
 
   create(nativeKey: string, size: number, mode: AccessMode, ctx?: KeyContext): Attachment {
-    const names = namesFor(nativeKey, ctx, CREATE);
+    const names = namesFor(nativeKey, ctx);
     const sem = openSem(names.sem);
     try {
       return underLock(sem, CREATE, () => {
@@ -252,7 +248,7 @@ export class PosixBackend implements Backend {
   }
 
   attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment {
-    const names = namesFor(nativeKey, ctx, ATTACH);
+    const names = namesFor(nativeKey, ctx);
     const flags = (mode === AccessMode.ReadOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC;
     // Open first: a missing segment must not leave a semaphore behind.
     const fd = shmOpen(names.shm, flags, 0, `${ATTACH} (shm_open)`);
@@ -278,7 +274,7 @@ export class PosixBackend implements Backend {
   }
 
   remove(nativeKey: string, ctx?: KeyContext): boolean {
-    const names = namesFor(nativeKey, ctx, REMOVE);
+    const names = namesFor(nativeKey, ctx);
     let removed = false;
     for (const [name, r, syscall] of [
       [names.shm, native.shmUnlink(names.shm), 'shm_unlink'],

@@ -4,7 +4,7 @@
  * create/attach/detach, and the `SegmentLock` over a counting semaphore (value 1 = free).
  * @packageDocumentation
  */
-import { SharedMemoryError, qshmError } from '../errors.js';
+import { QshmErrorCode, SharedMemoryError, qshmError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { SegmentLock } from './backend.js';
 
@@ -18,6 +18,37 @@ export interface CountingSemaphore {
   heldByThisThread(): boolean;
   /** Set once the semaphore was removed (there is nothing left to release). */
   readonly removed?: boolean;
+}
+
+/**
+ * How many units of which semaphores this thread holds, through any object: create, attach
+ * and detach by another object of the same thread must not wait for a lock this thread
+ * already holds (it would never be released). Module state, so per thread. @internal
+ */
+export class HeldHere<K> {
+  readonly #counts = new Map<K, number>();
+
+  /** Records a unit taken. */
+  took(k: K): void {
+    this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+  }
+
+  /** Records a unit given back; call it only once the release call has succeeded. */
+  gave(k: K): void {
+    const n = this.#counts.get(k) ?? 0;
+    if (n <= 1) this.#counts.delete(k);
+    else this.#counts.set(k, n - 1);
+  }
+
+  /** Whether this thread holds a unit of `k`. */
+  holds(k: K): boolean {
+    return this.#counts.has(k);
+  }
+
+  /** Forgets `k` (the semaphore was removed). */
+  forget(k: K): void {
+    this.#counts.delete(k);
+  }
 }
 
 const ASYNC_SLICE_MS = 1;
@@ -66,10 +97,10 @@ export function underLock<T>(sem: CountingSemaphore, fn: string, work: (alreadyH
     try {
       outcome = sem.acquire(bound?.timeoutMs ?? -1);
     } catch (e) {
-      throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock`, (e as { code?: string }).code ?? 'ERR_QSHM_LOCK');
+      throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock`, (e as { code?: string }).code ?? QshmErrorCode.Lock);
     }
     if (outcome === 'timeout') {
-      throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock (${bound?.reason ?? 'timed out'})`, 'ERR_QSHM_LOCK_TIMEOUT');
+      throw qshmError(SharedMemoryError.LockError, `${fn}: unable to lock (${bound?.reason ?? 'timed out'})`, QshmErrorCode.LockTimeout);
     }
   }
   try {

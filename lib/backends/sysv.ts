@@ -19,18 +19,18 @@
  * @packageDocumentation
  */
 import { C, native } from '../native.js';
-import { AccessMode, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
+import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
-import { SemaphoreLock, underLock, waitPlan, type CountingSemaphore } from './semaphore-lock.js';
+import { HeldHere, SemaphoreLock, underLock, waitPlan, type CountingSemaphore } from './semaphore-lock.js';
 import { IpcKeyType, isSystemVType, legacyNativeKeyFor } from '../nativeipckey.js';
 
-const CREATE = 'QSharedMemory::create';
-const ATTACH = 'QSharedMemory::attach';
-const DETACH = 'QSharedMemory::detach';
-const HANDLE = 'QSharedMemory::handle';
-const INITKEY = 'QSharedMemoryPrivate::initKey';
-const REMOVE = 'QSharedMemory::remove';
+const CREATE = QtFn.create;
+const ATTACH = QtFn.attach;
+const DETACH = QtFn.detach;
+const HANDLE = QtFn.handle;
+const INITKEY = QtFn.initKey;
+const REMOVE = QtFn.remove;
 
 const KEY_FILE_MODE = 0o640;
 const IPC_MODE = 0o600;
@@ -47,7 +47,7 @@ const MAX_REOPENS = 100;
 export function parseNumericKey(s: string): number | null {
   const m = /^\s*(-?)(0[xX][0-9A-Fa-f]{1,8}|[0-9]{1,10})\s*$/.exec(s);
   if (!m) return null;
-  const v = Number(m[2]!.toLowerCase().startsWith('0x') ? m[2] : m[2]!.replace(/^0+(?=\d)/, ''));
+  const v = Number(m[2].toLowerCase().startsWith('0x') ? m[2] : m[2].replace(/^0+(?=\d)/, ''));
   const signed = m[1] ? -v : v;
   if (signed < -0x80000000 || signed > 0xffffffff) return null;
   return signed >>> 0;
@@ -66,14 +66,10 @@ function projOf(ctx?: KeyContext): number {
 
 /** The segment's and the lock's key specs, per Qt 6.6+ (§2.4 of internals.md). */
 function specsFor(nativeKey: string, ctx: KeyContext | undefined, fn: string): { shm: KeySpec; sem: KeySpec } {
-  if (nativeKey === '') throw qshmError(SharedMemoryError.KeyError, `${HANDLE}:: key is empty`, 'ERR_QSHM_EMPTY_KEY');
-  if (nativeKey.includes('\0')) {
-    throw qshmError(SharedMemoryError.KeyError, `${fn}: key contains a NUL character`, 'ERR_QSHM_BAD_KEY', nativeKey);
-  }
   const proj = projOf(ctx);
   const numeric = parseNumericKey(nativeKey);
   if (numeric !== null) {
-    if (numeric === 0) throw qshmError(SharedMemoryError.KeyError, `${fn}: key 0 is IPC_PRIVATE`, 'ERR_QSHM_BAD_KEY', nativeKey);
+    if (numeric === 0) throw qshmError(SharedMemoryError.KeyError, `${fn}: key 0 is IPC_PRIVATE`, QshmErrorCode.BadKey, nativeKey);
     const spec = { path: null, key: numeric, proj };
     return { shm: spec, sem: spec };
   }
@@ -104,9 +100,8 @@ function sameKeyFile(spec: KeySpec, key: number): boolean {
   return spec.path !== null && native.ftok(spec.path, spec.proj) === key;
 }
 
-// Semaphores this thread holds (id → count): create/attach/detach by another object of this
-// thread must not wait for a lock this thread already holds (it would never be released).
-const heldHere = new Map<number, number>();
+/** Semaphore ids this thread holds. */
+const heldHere = new HeldHere<number>();
 
 /** The lock semaphore of one key, as Qt's QSystemSemaphore (initial value 1) handles it. */
 class SysvSem implements CountingSemaphore {
@@ -172,7 +167,7 @@ class SysvSem implements CountingSemaphore {
       const r = native.semop(this.id, -1, C.SEM_UNDO, plan.next());
       if (r === 0) {
         this.removed = false;
-        heldHere.set(this.id, (heldHere.get(this.id) ?? 0) + 1);
+        heldHere.took(this.id);
         return 'acquired';
       }
       const name = errnoName(r);
@@ -185,7 +180,7 @@ class SysvSem implements CountingSemaphore {
         this.open();
         continue;
       }
-      throw sysError('QSharedMemory::lock', r, 'semop', this.spec.path ?? undefined, [SharedMemoryError.LockError, 'unable to lock']);
+      throw sysError(QtFn.lock, r, 'semop', this.spec.path ?? undefined, [SharedMemoryError.LockError, 'unable to lock']);
     }
   }
 
@@ -204,25 +199,26 @@ class SysvSem implements CountingSemaphore {
 
   /** semop(+1, SEM_UNDO). False when the semaphore was removed under us (by a Qt creator). */
   release(): boolean {
-    const n = heldHere.get(this.id) ?? 0;
-    if (n <= 1) heldHere.delete(this.id);
-    else heldHere.set(this.id, n - 1);
     for (;;) {
       const r = native.semop(this.id, 1, C.SEM_UNDO, -1);
-      if (r === 0) return true;
+      // Given back, or nothing left to give back to (removed under us): this thread no longer holds it.
+      if (r === 0 || this.#gone(r)) {
+        heldHere.gave(this.id);
+        return r === 0;
+      }
       if (errnoName(r) !== 'EINTR') return false;
     }
   }
 
   /** Whether this thread holds this semaphore already. */
   heldByThisThread(): boolean {
-    return (heldHere.get(this.id) ?? 0) > 0;
+    return heldHere.holds(this.id);
   }
 
   /** Removes the semaphore and (file specs) its key file, in Qt's order: unlink, then IPC_RMID. */
   remove(): void {
     this.removed = true;
-    heldHere.delete(this.id);
+    heldHere.forget(this.id);
     if (this.spec.path !== null) native.unlink(this.spec.path);
     native.semctlRmid(this.id);
   }
@@ -308,10 +304,9 @@ export class SysvBackend implements Backend {
 
   #createLocked(shm: KeySpec, sem: SysvSem, size: number, mode: AccessMode): SysvAttachment {
     const createdFile = shm.path !== null && makeKeyFile(shm.path, HANDLE, ': unable to make key');
-    let key = -1;
     let id = -1;
     try {
-      key = check(keyOf(shm), HANDLE, 'ftok', shm.path ?? undefined);
+      const key = check(keyOf(shm), HANDLE, 'ftok', shm.path ?? undefined);
       id = native.shmget(key, size, IPC_MODE | C.IPC_CREAT | C.IPC_EXCL);
       if (id < 0) {
         const name = errnoName(id);
@@ -332,7 +327,11 @@ export class SysvBackend implements Backend {
   attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment {
     const { shm, sem: semSpec } = specsFor(nativeKey, ctx, ATTACH);
     // No key file, no segment: report it without making a semaphore for nothing.
-    if (shm.path !== null) check(native.ftok(shm.path, shm.proj), HANDLE, 'ftok', shm.path);
+    if (shm.path !== null) {
+      const k = native.ftok(shm.path, shm.proj);
+      // Qt's text for a missing key file, double colon included.
+      if (k < 0) throw sysError(`${HANDLE}:`, k, 'ftok', shm.path, errnoName(k) === 'ENOENT' ? [SharedMemoryError.NotFound, "UNIX key file doesn't exist"] : undefined);
+    }
     const sem = new SysvSem(semSpec);
     sem.open();
     let made: SysvAttachment | null = null;

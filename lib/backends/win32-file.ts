@@ -173,7 +173,7 @@ function writeHeader(w: Win32Binding, file: number, dataSize: number, path: stri
     b.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
     b.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
     MAGIC.copy(b, Layout.MAGIC_OFFSET);
-    w.viewUnmap(view);
+    w.unmap(view);
   } finally {
     w.handleClose(m.handle);
   }
@@ -239,7 +239,7 @@ class Win32FileAttachment implements Attachment {
       const info = validateHeader(first, typeof full === 'number' ? 0 : full.byteLength, fn, path);
       if (typeof full === 'number') throw winError(fn, full, 'MapViewOfFile', path);
       views.push(full);
-      w.viewUnmap(views.shift()!);
+      w.unmap(views.shift()!);
       // The lock needs a writable header even when the data is mapped read-only.
       let header: ArrayBuffer | null = wantWrite ? full : null;
       if (!header) {
@@ -261,7 +261,7 @@ class Win32FileAttachment implements Attachment {
       return new Win32FileAttachment(w, info, header ?? full, full, views, handles, slot, wake);
     } catch (e) {
       if (slot) releaseSlot(w, slot.name, slot.mutex);
-      for (const v of views) w.viewUnmap(v);
+      for (const v of views) w.unmap(v);
       for (const h of handles) w.handleClose(h);
       throw e;
     }
@@ -278,7 +278,7 @@ class Win32FileAttachment implements Attachment {
       Atomics.compareExchange(words, this.#slotTable / 4 + slot, this.lock.token, 0);
       releaseSlot(w, this.#slotName, this.#slotMutex);
     }
-    for (const v of this.#views) w.viewUnmap(v);
+    for (const v of this.#views) w.unmap(v);
     for (const h of this.#handles) w.handleClose(h); // the last one out: the kernel deletes the file
   }
 }

@@ -121,11 +121,11 @@ class WindowsAttachment implements Attachment {
     this.lock.close();
     const w = this.#w;
     try {
-      underLock(this.#sem, DETACH, () => w.viewUnmap(this.#view), bound(DETACH_LOCK_MS));
+      underLock(this.#sem, DETACH, () => w.unmap(this.#view), bound(DETACH_LOCK_MS));
     } catch {
       // not locked in time: let go of the view all the same
     } finally {
-      if (w.viewLive(this.#view)) w.viewUnmap(this.#view);
+      if (w.mappingLive(this.#view)) w.unmap(this.#view);
       w.handleClose(this.#mapping);
       this.#sem.close();
     }

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// Node-API binding of posix_file.cc: files, open-file-description locks, fstat, mmap, and the
+// descriptors the environment owns.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <string>
+
+#include "napi_util.h"
+#include "sys.h"
+
+namespace qshm {
+
+const ResourceKind kDescriptor = {"descriptor",
+                                  [](intptr_t fd) { return sys::Close(static_cast<int>(fd)); }};
+
+Napi::Value TrackFd(Napi::Env env, int fd) {
+  if (fd >= 0) Own(env, kDescriptor, fd);
+  return N(env, fd);
+}
+
+namespace {
+
+Napi::Value StatObject(Napi::Env env, const sys::FileStat& st) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", st.size);
+  o.Set("ino", st.ino);
+  o.Set("dev", st.dev);
+  o.Set("nlink", st.nlink);
+  o.Set("mode", st.mode);
+  o.Set("uid", st.uid);
+  o.Set("gid", st.gid);
+  return o;
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path;
+  int64_t flags, mode;
+  if (!Str(info, 0, &path) || !Int(info, 1, &flags) || !Int(info, 2, &mode)) {
+    return info.Env().Undefined();
+  }
+  return TrackFd(info.Env(),
+                 sys::Open(path.c_str(), static_cast<int>(flags), static_cast<int>(mode)));
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  // Not ours: never close it.
+  if (!Disown(info.Env(), kDescriptor, fd)) return N(info.Env(), -EBADF);
+  return N(info.Env(), sys::Close(static_cast<int>(fd)));
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  return TrackFd(info.Env(), sys::Dup(static_cast<int>(fd)));
+}
+
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int64_t fd, len;
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &len)) return info.Env().Undefined();
+  return N(info.Env(), sys::Ftruncate(static_cast<int>(fd), len));
+}
+
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  int64_t fd, off, len;
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &off) || !Int(info, 2, &len)) {
+    return info.Env().Undefined();
+  }
+  return N(info.Env(), sys::Fallocate(static_cast<int>(fd), off, len));
+}
+
+Napi::Value Fchmod(const Napi::CallbackInfo& info) {
+  int64_t fd, mode;
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &mode)) return info.Env().Undefined();
+  return N(info.Env(), sys::Fchmod(static_cast<int>(fd), static_cast<int>(mode)));
+}
+
+Napi::Value Fstat(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  sys::FileStat st;
+  int r = sys::Fstat(static_cast<int>(fd), &st);
+  return r < 0 ? N(info.Env(), r) : StatObject(info.Env(), st);
+}
+
+Napi::Value Lstat(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!Str(info, 0, &path)) return info.Env().Undefined();
+  sys::FileStat st;
+  int r = sys::Lstat(path.c_str(), &st);
+  return r < 0 ? N(info.Env(), r) : StatObject(info.Env(), st);
+}
+
+Napi::Value Unlink(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!Str(info, 0, &path)) return info.Env().Undefined();
+  return N(info.Env(), sys::Unlink(path.c_str()));
+}
+
+Napi::Value LinkFd(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  std::string path;
+  if (!Fd(info, 0, &fd) || !Str(info, 1, &path)) return info.Env().Undefined();
+  return N(info.Env(), sys::LinkFd(static_cast<int>(fd), path.c_str()));
+}
+
+// fd, type, start, len: the arguments of both OFD lock calls.
+bool LockArgs(const Napi::CallbackInfo& info, int64_t* fd, int64_t* type, int64_t* start,
+              int64_t* len) {
+  return Fd(info, 0, fd) && Int(info, 1, type) && Int(info, 2, start) && Int(info, 3, len);
+}
+
+Napi::Value OfdLock(const Napi::CallbackInfo& info) {
+  int64_t fd, type, start, len;
+  if (!LockArgs(info, &fd, &type, &start, &len)) return info.Env().Undefined();
+  bool wait = info.Length() > 4 && info[4].ToBoolean().Value();
+  return N(info.Env(),
+           sys::OfdLock(static_cast<int>(fd), static_cast<int>(type), start, len, wait));
+}
+
+Napi::Value OfdGetLock(const Napi::CallbackInfo& info) {
+  int64_t fd, type, start, len;
+  if (!LockArgs(info, &fd, &type, &start, &len)) return info.Env().Undefined();
+  return N(info.Env(), sys::OfdGetLock(static_cast<int>(fd), static_cast<int>(type), start, len));
+}
+
+Napi::Value Mmap(const Napi::CallbackInfo& info) {
+  int64_t fd, len, prot, off;
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &len) || !Int(info, 2, &prot) || !Int(info, 3, &off)) {
+    return info.Env().Undefined();
+  }
+  if (len <= 0) return N(info.Env(), -EINVAL);
+  int err = 0;
+  void* p =
+      sys::Mmap(static_cast<size_t>(len), static_cast<int>(prot), static_cast<int>(fd), off, &err);
+  if (!p) return N(info.Env(), -err);
+  return MakeMapping(info.Env(), p, static_cast<size_t>(len), sys::Munmap);
+}
+
+void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capabilities* caps) {
+  Export(env, exports, "open", Open);
+  Export(env, exports, "close", Close);
+  Export(env, exports, "dup", Dup);
+  Export(env, exports, "ftruncate", Ftruncate);
+  Export(env, exports, "fallocate", Fallocate);
+  Export(env, exports, "fchmod", Fchmod);
+  Export(env, exports, "fstat", Fstat);
+  Export(env, exports, "lstat", Lstat);
+  Export(env, exports, "unlink", Unlink);
+  Export(env, exports, "linkFd", LinkFd);
+  Export(env, exports, "ofdLock", OfdLock);
+  Export(env, exports, "ofdGetLock", OfdGetLock);
+  Export(env, exports, "mmap", Mmap);
+  QSHM_CONSTANT(constants, O_RDONLY);
+  QSHM_CONSTANT(constants, O_WRONLY);
+  QSHM_CONSTANT(constants, O_RDWR);
+  QSHM_CONSTANT(constants, O_CREAT);
+  QSHM_CONSTANT(constants, O_EXCL);
+  QSHM_CONSTANT(constants, O_TRUNC);
+  QSHM_CONSTANT(constants, O_CLOEXEC);
+  QSHM_CONSTANT(constants, O_NOFOLLOW);
+  QSHM_CONSTANT(constants, O_DIRECTORY);
+#ifdef O_TMPFILE
+  QSHM_CONSTANT(constants, O_TMPFILE);
+  caps->file = true;  // the file backend creates its files unnamed (Linux 3.11)
+#endif
+  QSHM_CONSTANT(constants, PROT_NONE);
+  QSHM_CONSTANT(constants, PROT_READ);
+  QSHM_CONSTANT(constants, PROT_WRITE);
+  QSHM_CONSTANT(constants, F_RDLCK);
+  QSHM_CONSTANT(constants, F_WRLCK);
+  QSHM_CONSTANT(constants, F_UNLCK);
+  QSHM_CONSTANT(constants, FD_CLOEXEC);
+  constants.Set("pageSize", sys::PageSize());
+  caps->ofdLocks = sys::HasOfdLocks();
+}
+
+const Facility kFacility(0, Register);
+
+}  // namespace
+}  // namespace qshm
