@@ -15,7 +15,8 @@ using Handle = void*;
 
 // ---- files (CreateFileW and friends) ----
 // CreateFileW(path, access, share, nullptr, disposition, flagsAndAttributes, nullptr).
-int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_t disposition, uint32_t flags);
+int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_t disposition,
+                   uint32_t flags);
 // SetFilePointerEx(size) + SetEndOfFile: the file's size.
 int FileSetSize(Handle file, int64_t size);
 // SetFileInformationByHandle(FileAllocationInfo): reserve disk space (fails with ERROR_DISK_FULL).
@@ -28,7 +29,8 @@ int HandleClose(Handle h);
 // CreateFileMappingW(file or INVALID_HANDLE_VALUE when file is null, nullptr, protect,
 // size >> 32, size & 0xffffffff, name or nullptr). *last gets GetLastError() (ERROR_ALREADY_EXISTS
 // with a valid handle when the name existed). Returns the handle or -error.
-int64_t MappingCreate(Handle file, uint32_t protect, uint64_t size, const wchar_t* name, uint32_t* last);
+int64_t MappingCreate(Handle file, uint32_t protect, uint64_t size, const wchar_t* name,
+                      uint32_t* last);
 // OpenFileMappingW(access, FALSE, name).
 int64_t MappingOpen(uint32_t access, const wchar_t* name);
 // MapViewOfFile(mapping, access, offset, size). *err gets GetLastError() when null is returned.

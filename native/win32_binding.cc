@@ -34,15 +34,18 @@ int UnmapView(void* addr, size_t) { return win::ViewUnmap(addr); }
 bool U32(const Napi::CallbackInfo& info, size_t i, uint32_t* out) {
   int64_t v = 0;
   if (!Int(info, i, &v)) return false;
-  if (v < 0 || v > 0xffffffffLL) return Fail(info.Env(), "qshm native: expected a 32-bit unsigned number");
+  if (v < 0 || v > 0xffffffffLL)
+    return Fail(info.Env(), "qshm native: expected a 32-bit unsigned number");
   *out = static_cast<uint32_t>(v);
   return true;
 }
 // A UTF-16 name or path without NUL characters; '' means "no name" where a name is optional.
 bool WStr(const Napi::CallbackInfo& info, size_t i, std::wstring* out) {
-  if (info.Length() <= i || !info[i].IsString()) return Fail(info.Env(), "qshm native: expected a string argument");
+  if (info.Length() <= i || !info[i].IsString())
+    return Fail(info.Env(), "qshm native: expected a string argument");
   std::u16string s = info[i].As<Napi::String>().Utf16Value();
-  if (s.find(u'\0') != std::u16string::npos) return Fail(info.Env(), "qshm native: string contains a NUL character");
+  if (s.find(u'\0') != std::u16string::npos)
+    return Fail(info.Env(), "qshm native: string contains a NUL character");
   out->assign(s.begin(), s.end());
   return true;
 }
@@ -51,7 +54,9 @@ const wchar_t* NameOrNull(const std::wstring& s) { return s.empty() ? nullptr : 
 bool Hnd(const Napi::CallbackInfo& info, size_t i, win::Handle* out) {
   int64_t v = 0;
   if (!Int(info, i, &v)) return false;
-  *out = v > 0 && Owns(info.Env(), kHandle, static_cast<intptr_t>(v)) ? reinterpret_cast<win::Handle>(v) : nullptr;
+  *out = v > 0 && Owns(info.Env(), kHandle, static_cast<intptr_t>(v))
+             ? reinterpret_cast<win::Handle>(v)
+             : nullptr;
   return true;
 }
 // Owns h when it is one (h > 0) and returns it or -error as a number.
@@ -73,8 +78,8 @@ Napi::Value Created(Napi::Env env, int64_t h, uint32_t last) {
 Napi::Value FileCreate(const Napi::CallbackInfo& info) {
   std::wstring path;
   uint32_t access = 0, share = 0, disposition = 0, flags = 0;
-  if (!WStr(info, 0, &path) || !U32(info, 1, &access) || !U32(info, 2, &share) || !U32(info, 3, &disposition) ||
-      !U32(info, 4, &flags))
+  if (!WStr(info, 0, &path) || !U32(info, 1, &access) || !U32(info, 2, &share) ||
+      !U32(info, 3, &disposition) || !U32(info, 4, &flags))
     return info.Env().Undefined();
   return Track(info.Env(), win::FileCreate(path.c_str(), access, share, disposition, flags));
 }
@@ -109,13 +114,15 @@ Napi::Value MappingCreate(const Napi::CallbackInfo& info) {
   int64_t given = 0, size = 0;
   uint32_t protect = 0;
   std::wstring name;
-  if (!Int(info, 0, &given) || !Hnd(info, 0, &file) || !U32(info, 1, &protect) || !Int(info, 2, &size) ||
-      !WStr(info, 3, &name))
+  if (!Int(info, 0, &given) || !Hnd(info, 0, &file) || !U32(info, 1, &protect) ||
+      !Int(info, 2, &size) || !WStr(info, 3, &name))
     return env.Undefined();
-  if (given != 0 && !file) return Created(env, -kInvalidHandle, ERROR_INVALID_HANDLE);  // 0: the page file
+  if (given != 0 && !file)
+    return Created(env, -kInvalidHandle, ERROR_INVALID_HANDLE);  // 0: the page file
   if (size < 0) return Created(env, -kInvalidParameter, ERROR_INVALID_PARAMETER);
   uint32_t last = 0;
-  int64_t h = win::MappingCreate(file, protect, static_cast<uint64_t>(size), NameOrNull(name), &last);
+  int64_t h =
+      win::MappingCreate(file, protect, static_cast<uint64_t>(size), NameOrNull(name), &last);
   return Created(env, h, last);
 }
 Napi::Value MappingOpen(const Napi::CallbackInfo& info) {
@@ -131,12 +138,14 @@ Napi::Value ViewMap(const Napi::CallbackInfo& info) {
   win::Handle mapping = nullptr;
   uint32_t access = 0;
   int64_t offset = 0, size = 0;
-  if (!Hnd(info, 0, &mapping) || !U32(info, 1, &access) || !Int(info, 2, &offset) || !Int(info, 3, &size))
+  if (!Hnd(info, 0, &mapping) || !U32(info, 1, &access) || !Int(info, 2, &offset) ||
+      !Int(info, 3, &size))
     return env.Undefined();
   if (!mapping) return N(env, -kInvalidHandle);
   if (offset < 0 || size < 0) return N(env, -kInvalidParameter);
   uint32_t err = 0;
-  void* p = win::ViewMap(mapping, access, static_cast<uint64_t>(offset), static_cast<size_t>(size), &err);
+  void* p =
+      win::ViewMap(mapping, access, static_cast<uint64_t>(offset), static_cast<size_t>(size), &err);
   if (!p) return N(env, -static_cast<double>(err));
   if (size == 0) {
     size = win::ViewRegionSize(p);
@@ -170,11 +179,13 @@ Napi::Value MutexRelease(const Napi::CallbackInfo& info) {
 Napi::Value SemaphoreCreate(const Napi::CallbackInfo& info) {
   std::wstring name;
   int64_t initial = 0, maximum = 0;
-  if (!WStr(info, 0, &name) || !Int(info, 1, &initial) || !Int(info, 2, &maximum)) return info.Env().Undefined();
+  if (!WStr(info, 0, &name) || !Int(info, 1, &initial) || !Int(info, 2, &maximum))
+    return info.Env().Undefined();
   if (initial < 0 || maximum < 1 || initial > maximum || maximum > 0x7fffffff)
     return Created(info.Env(), -kInvalidParameter, ERROR_INVALID_PARAMETER);
   uint32_t last = 0;
-  int64_t h = win::SemaphoreCreate(NameOrNull(name), static_cast<int32_t>(initial), static_cast<int32_t>(maximum), &last);
+  int64_t h = win::SemaphoreCreate(NameOrNull(name), static_cast<int32_t>(initial),
+                                   static_cast<int32_t>(maximum), &last);
   return Created(info.Env(), h, last);
 }
 Napi::Value SemaphoreOpen(const Napi::CallbackInfo& info) {
@@ -229,14 +240,36 @@ Napi::Value HandleWaitAsync(const Napi::CallbackInfo& info) {
 // The Win32 error codes qshm names (lib/errors.ts maps them to Qt's errors), from <winerror.h>.
 Napi::Object ErrorCodes(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
-#define E(name) c.Set(#name, static_cast<double>(name))  // not QSHM_CONSTANT: #name must not be expanded first
-  E(ERROR_FILE_NOT_FOUND); E(ERROR_PATH_NOT_FOUND); E(ERROR_TOO_MANY_OPEN_FILES); E(ERROR_ACCESS_DENIED);
-  E(ERROR_INVALID_HANDLE); E(ERROR_NOT_ENOUGH_MEMORY); E(ERROR_OUTOFMEMORY); E(ERROR_SHARING_VIOLATION);
-  E(ERROR_HANDLE_DISK_FULL); E(ERROR_NOT_SUPPORTED); E(ERROR_FILE_EXISTS); E(ERROR_INVALID_PARAMETER);
-  E(ERROR_DISK_FULL); E(ERROR_INVALID_NAME); E(ERROR_BAD_PATHNAME); E(ERROR_ALREADY_EXISTS);
-  E(ERROR_FILENAME_EXCED_RANGE); E(ERROR_TOO_MANY_POSTS); E(ERROR_DELETE_PENDING); E(ERROR_NOACCESS);
-  E(ERROR_USER_MAPPED_FILE); E(ERROR_NO_SYSTEM_RESOURCES); E(ERROR_COMMITMENT_LIMIT); E(ERROR_INVALID_ADDRESS);
-  E(ERROR_NOT_OWNER); E(ERROR_INVALID_FUNCTION); E(ERROR_DIRECTORY); E(ERROR_CALL_NOT_IMPLEMENTED);
+#define E(name) \
+  c.Set(#name, static_cast<double>(name))  // not QSHM_CONSTANT: #name must not be expanded first
+  E(ERROR_FILE_NOT_FOUND);
+  E(ERROR_PATH_NOT_FOUND);
+  E(ERROR_TOO_MANY_OPEN_FILES);
+  E(ERROR_ACCESS_DENIED);
+  E(ERROR_INVALID_HANDLE);
+  E(ERROR_NOT_ENOUGH_MEMORY);
+  E(ERROR_OUTOFMEMORY);
+  E(ERROR_SHARING_VIOLATION);
+  E(ERROR_HANDLE_DISK_FULL);
+  E(ERROR_NOT_SUPPORTED);
+  E(ERROR_FILE_EXISTS);
+  E(ERROR_INVALID_PARAMETER);
+  E(ERROR_DISK_FULL);
+  E(ERROR_INVALID_NAME);
+  E(ERROR_BAD_PATHNAME);
+  E(ERROR_ALREADY_EXISTS);
+  E(ERROR_FILENAME_EXCED_RANGE);
+  E(ERROR_TOO_MANY_POSTS);
+  E(ERROR_DELETE_PENDING);
+  E(ERROR_NOACCESS);
+  E(ERROR_USER_MAPPED_FILE);
+  E(ERROR_NO_SYSTEM_RESOURCES);
+  E(ERROR_COMMITMENT_LIMIT);
+  E(ERROR_INVALID_ADDRESS);
+  E(ERROR_NOT_OWNER);
+  E(ERROR_INVALID_FUNCTION);
+  E(ERROR_DIRECTORY);
+  E(ERROR_CALL_NOT_IMPLEMENTED);
 #undef E
   return c;
 }
@@ -262,10 +295,23 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   constants.Set("pageSize", static_cast<double>(win::PageSize()));
   constants.Set("allocationGranularity", static_cast<double>(win::AllocationGranularity()));
 #define K(name) constants.Set(#name, static_cast<double>(name))
-  K(GENERIC_READ); K(GENERIC_WRITE); K(FILE_SHARE_READ); K(FILE_SHARE_WRITE); K(FILE_SHARE_DELETE);
-  K(CREATE_NEW); K(OPEN_EXISTING); K(FILE_ATTRIBUTE_TEMPORARY); K(FILE_FLAG_DELETE_ON_CLOSE);
-  K(PAGE_READONLY); K(PAGE_READWRITE); K(FILE_MAP_READ); K(FILE_MAP_WRITE); K(FILE_MAP_ALL_ACCESS);
-  K(WAIT_OBJECT_0); K(WAIT_ABANDONED); K(WAIT_TIMEOUT);
+  K(GENERIC_READ);
+  K(GENERIC_WRITE);
+  K(FILE_SHARE_READ);
+  K(FILE_SHARE_WRITE);
+  K(FILE_SHARE_DELETE);
+  K(CREATE_NEW);
+  K(OPEN_EXISTING);
+  K(FILE_ATTRIBUTE_TEMPORARY);
+  K(FILE_FLAG_DELETE_ON_CLOSE);
+  K(PAGE_READONLY);
+  K(PAGE_READWRITE);
+  K(FILE_MAP_READ);
+  K(FILE_MAP_WRITE);
+  K(FILE_MAP_ALL_ACCESS);
+  K(WAIT_OBJECT_0);
+  K(WAIT_ABANDONED);
+  K(WAIT_TIMEOUT);
 #undef K
   caps->win32 = true;
 }

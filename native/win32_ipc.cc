@@ -22,7 +22,8 @@ int64_t Err() { return -static_cast<int64_t>(GetLastError()); }
 int64_t Out(HANDLE h) { return h ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(h)) : Err(); }
 }  // namespace
 
-int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_t disposition, uint32_t flags) {
+int64_t FileCreate(const wchar_t* path, uint32_t access, uint32_t share, uint32_t disposition,
+                   uint32_t flags) {
   HANDLE h = CreateFileW(path, access, share, nullptr, disposition, flags, nullptr);
   return h == INVALID_HANDLE_VALUE ? Err() : static_cast<int64_t>(reinterpret_cast<uintptr_t>(h));
 }
@@ -37,7 +38,9 @@ int FileSetSize(Handle file, int64_t size) {
 int FileAllocate(Handle file, int64_t size) {
   FILE_ALLOCATION_INFO info;
   info.AllocationSize.QuadPart = size;
-  return SetFileInformationByHandle(H(file), FileAllocationInfo, &info, sizeof info) ? 0 : static_cast<int>(Err());
+  return SetFileInformationByHandle(H(file), FileAllocationInfo, &info, sizeof info)
+             ? 0
+             : static_cast<int>(Err());
 }
 
 int64_t FileSize(Handle file) {
@@ -47,18 +50,23 @@ int64_t FileSize(Handle file) {
 
 int HandleClose(Handle h) { return ::CloseHandle(H(h)) ? 0 : static_cast<int>(Err()); }
 
-int64_t MappingCreate(Handle file, uint32_t protect, uint64_t size, const wchar_t* name, uint32_t* last) {
+int64_t MappingCreate(Handle file, uint32_t protect, uint64_t size, const wchar_t* name,
+                      uint32_t* last) {
   SetLastError(0);
-  HANDLE h = CreateFileMappingW(file ? H(file) : INVALID_HANDLE_VALUE, nullptr, protect, static_cast<DWORD>(size >> 32),
+  HANDLE h = CreateFileMappingW(file ? H(file) : INVALID_HANDLE_VALUE, nullptr, protect,
+                                static_cast<DWORD>(size >> 32),
                                 static_cast<DWORD>(size & 0xffffffffu), name);
   *last = GetLastError();
   return h ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(h)) : -static_cast<int64_t>(*last);
 }
 
-int64_t MappingOpen(uint32_t access, const wchar_t* name) { return Out(OpenFileMappingW(access, FALSE, name)); }
+int64_t MappingOpen(uint32_t access, const wchar_t* name) {
+  return Out(OpenFileMappingW(access, FALSE, name));
+}
 
 void* ViewMap(Handle mapping, uint32_t access, uint64_t offset, size_t size, uint32_t* err) {
-  void* p = MapViewOfFile(H(mapping), access, static_cast<DWORD>(offset >> 32), static_cast<DWORD>(offset & 0xffffffffu), size);
+  void* p = MapViewOfFile(H(mapping), access, static_cast<DWORD>(offset >> 32),
+                          static_cast<DWORD>(offset & 0xffffffffu), size);
   *err = p ? 0 : GetLastError();
   return p;
 }
@@ -78,7 +86,9 @@ int64_t MutexCreate(const wchar_t* name, bool initialOwner, uint32_t* last) {
   return h ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(h)) : -static_cast<int64_t>(*last);
 }
 
-int64_t MutexOpen(const wchar_t* name) { return Out(OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name)); }
+int64_t MutexOpen(const wchar_t* name) {
+  return Out(OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name));
+}
 
 int MutexRelease(Handle h) { return ::ReleaseMutex(H(h)) ? 0 : static_cast<int>(Err()); }
 
