@@ -30,9 +30,17 @@
           ]
         }],
         ["OS=='win'", {
-          # No facility yet: the addon loads and reports every capability false. The Windows
-          # facility adds its pair here (a win32_*.cc syscall file and its *_binding.cc).
-          "sources": []
+          # The Windows facility: Win32 files, named file mappings, mutexes and semaphores.
+          # Built here with MSVC (not run in CI: CI cross-compiles with mingw-w64, see
+          # scripts/build-win32.sh, which compiles the same three files).
+          "sources": ["native/win32_ipc.cc", "native/win32_binding.cc"],
+          "defines": ["UNICODE", "_UNICODE", "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_WIN32_WINNT=0x0602"],
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "AdditionalOptions": ["/std:c++17", "/W3", "/utf-8"],
+              "ExceptionHandling": 1
+            }
+          }
         }]
       ]
     }

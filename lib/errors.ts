@@ -6,6 +6,7 @@
  */
 import { getSystemErrorMap } from 'node:util';
 import { constants as osConstants } from 'node:os';
+import { win32 } from './native.js';
 
 /** How a segment is mapped. Numbering is Qt's `QSharedMemory::AccessMode`. */
 export enum AccessMode {
@@ -92,6 +93,58 @@ export function qtErrorFor(errno: number): [SharedMemoryError, string] {
   }
 }
 
+// Win32 error names come from the Windows addon (<winerror.h>), so no code is written here twice.
+const winNames = new Map<number, string>();
+for (const [name, code] of Object.entries(win32?.errors ?? {})) winNames.set(code, name);
+
+/** The Win32 error name (`'ERROR_ALREADY_EXISTS'`) for a Windows error code (either sign). @internal */
+export function winErrorName(code: number): string {
+  return winNames.get(Math.abs(code)) ?? `Windows error ${Math.abs(code)}`;
+}
+
+/**
+ * The one Win32 error → Qt error mapping: Qt's `setWindowsErrorString` (qsharedmemory_win.cpp:
+ * ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_COMMITMENT_LIMIT → InvalidSize,
+ * ERROR_NO_SYSTEM_RESOURCES / ERROR_NOT_ENOUGH_MEMORY, ERROR_ACCESS_DENIED), plus what the
+ * file backend meets and Qt's mapping has no case for (ERROR_FILE_EXISTS from CREATE_NEW, a
+ * full disk, too many handles, an over-long name) mapped as the errno mapping above maps their
+ * POSIX equivalents. `code` may be negative (as the addon returns it).
+ * @internal
+ */
+export function qtErrorForWin(code: number): [SharedMemoryError, string] {
+  switch (winErrorName(code)) {
+    case 'ERROR_ALREADY_EXISTS':
+    case 'ERROR_FILE_EXISTS':
+      return [SharedMemoryError.AlreadyExists, 'already exists'];
+    case 'ERROR_FILE_NOT_FOUND':
+      return [SharedMemoryError.NotFound, "doesn't exist"];
+    case 'ERROR_COMMITMENT_LIMIT':
+      return [SharedMemoryError.InvalidSize, 'invalid size'];
+    case 'ERROR_NO_SYSTEM_RESOURCES':
+    case 'ERROR_NOT_ENOUGH_MEMORY':
+    case 'ERROR_OUTOFMEMORY':
+    case 'ERROR_DISK_FULL':
+    case 'ERROR_HANDLE_DISK_FULL':
+    case 'ERROR_TOO_MANY_OPEN_FILES':
+      return [SharedMemoryError.OutOfResources, 'out of resources'];
+    case 'ERROR_ACCESS_DENIED':
+      return [SharedMemoryError.PermissionDenied, 'permission denied'];
+    case 'ERROR_FILENAME_EXCED_RANGE':
+      return [SharedMemoryError.KeyError, 'key too long'];
+    default:
+      return [SharedMemoryError.UnknownError, `unknown error: ${winErrorName(code)} (${Math.abs(code)})`];
+  }
+}
+
+/**
+ * The error for a failed Win32 call made by `fn`: Qt's mapping unless `override` replaces
+ * it; `code` is `ERROR_…` and `winError` the code. @internal
+ */
+export function winError(fn: string, code: number, syscall: string, path?: string, override?: [SharedMemoryError, string]): QshmError {
+  const [qtError, text] = override ?? qtErrorForWin(code);
+  return new QshmError({ qtError, errorString: `${fn}: ${text}`, winError: Math.abs(code), code: winErrorName(code), syscall, path });
+}
+
 /** Fields of a {@link QshmError}. */
 export interface QshmErrorInit {
   /** Qt's error code for this failure. */
@@ -100,6 +153,8 @@ export interface QshmErrorInit {
   errorString: string;
   /** Negative errno, when an OS call failed. */
   errno?: number;
+  /** The Windows error code (GetLastError()), when a Win32 call failed. */
+  winError?: number;
   /** The failing system call. */
   syscall?: string;
   /** An errno name (`'EEXIST'`) or a qshm code (`'ERR_QSHM_BAD_HEADER'`). */
@@ -119,10 +174,12 @@ export class QshmError extends Error {
   readonly qtError: SharedMemoryError;
   /** Qt-style error text, identical to `errorString()`. */
   readonly errorString: string;
-  /** Errno name (`'EEXIST'`) or qshm code (`'ERR_QSHM_…'`). */
+  /** Errno name (`'EEXIST'`), Win32 error name (`'ERROR_ALREADY_EXISTS'`) or qshm code (`'ERR_QSHM_…'`). */
   readonly code: string;
   /** Negative errno as in Node's SystemError, when an OS call failed. */
   readonly errno?: number;
+  /** The Windows error code (`GetLastError()`, e.g. 183), when a Win32 call failed; `code` is its name. */
+  readonly winError?: number;
   /** The failing system call. */
   readonly syscall?: string;
   /** The file, object name or key involved. */
@@ -136,6 +193,7 @@ export class QshmError extends Error {
     this.errorString = init.errorString;
     this.code = code;
     if (init.errno !== undefined) this.errno = init.errno;
+    if (init.winError !== undefined) this.winError = init.winError;
     if (init.syscall !== undefined) this.syscall = init.syscall;
     if (init.path !== undefined) this.path = init.path;
   }

@@ -10,7 +10,7 @@ import { C, native } from './native.js';
 import { Layout, slotLockByte } from './format.js';
 import { check } from './errors.js';
 import { validateHeader } from './backends/header-segment.js';
-import { holderAlive } from './lock.js';
+import { futexSleeper, holderAlive } from './lock.js';
 
 /** One attachment slot that is in use or was used by an attachment that died. @internal */
 export interface SlotReport {
@@ -77,14 +77,14 @@ export function inspectHeader(fd: number, fn: string, path?: string): HeaderRepo
   const slots: SlotReport[] = [];
   let liveSlots = 0;
   for (let i = 0; i < info.slotCount; i++) {
-    const t = words[info.slotTable / 4 + i]! >>> 0;
+    const t = words[info.slotTable / 4 + i] >>> 0;
     const alive = locked(fd, slotLockByte(info.slotTable, i));
     if (alive) liveSlots++;
     if (t !== 0 || alive) slots.push({ slot: i, token: t, alive });
   }
   let lock: HeaderReport['lock'] = 'free';
   if (token !== 0) {
-    lock = holderAlive(words, fd, info.slotTable, info.slotCount, token) ? 'held' : 'held-dead';
+    lock = holderAlive(words, info.slotTable, info.slotCount, token, (slot) => futexSleeper(words.buffer, fd, info.slotTable).slotAlive(slot)) ? 'held' : 'held-dead';
   }
   return {
     version: page.readUInt32LE(Layout.VERSION_OFFSET),

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * The header lock: a 32-bit futex word in the segment header, taken with a compare-and-swap
- * from JavaScript (`Atomics` on the mapped memory, no native call when uncontended), slept on
- * with a shared futex when contended, and robust against holders that die: every attachment
- * owns a slot guarded by a kernel-released OFD lock, and a waiter that finds the holder's slot
- * unlocked (or reassigned) takes the lock over and reports it as abandoned.
- * The protocol is written up in docs/format.md.
+ * The header lock: a 32-bit word in the segment header, taken with a compare-and-swap from
+ * JavaScript (`Atomics` on the mapped memory, no native call when uncontended), slept on with
+ * an OS facility when contended, and robust against holders that die: every attachment owns a
+ * slot guarded by a kernel-released object, and a waiter that finds the holder's slot
+ * released (or reassigned) takes the lock over and reports it as abandoned. The OS parts
+ * (sleeping, waking, slot liveness) are a {@link LockSleeper}: a shared futex and OFD locks on
+ * Linux ({@link futexSleeper}), a named semaphore and named mutexes on Windows
+ * (lib/backends/win32-file.ts). The protocol is written up in docs/format.md.
  * @packageDocumentation
  */
 import { C, native } from './native.js';
@@ -22,20 +24,44 @@ const FIRST_SLICE_MS = 2;
 const MAX_SLICE_MS = 50;
 const ETIMEDOUT = negErrno('ETIMEDOUT');
 
+/** The OS side of the header lock. @internal */
+export interface LockSleeper {
+  /** Sleeps while the lock word equals `expected`, at most `ms`; true when the time ran out. */
+  wait(expected: number, ms: number): boolean;
+  /** The same off the event loop. */
+  waitAsync(expected: number, ms: number): Promise<boolean>;
+  /** Wakes up to `count` sleepers. */
+  wake(count: number): void;
+  /** Whether some live attachment still owns slot `slot` (on an error: true, never steal). */
+  slotAlive(slot: number): boolean;
+}
+
+/** Linux: a shared futex on the lock word, slot liveness from OFD locks on the slot bytes. @internal */
+export function futexSleeper(header: ArrayBuffer, fd: number, slotTable: number): LockSleeper {
+  const off = Layout.LOCK_WORD_OFFSET;
+  return {
+    wait: (expected, ms) => native.futexWait(header, off, expected, ms) === ETIMEDOUT,
+    waitAsync: async (expected, ms) => (await native.futexWaitAsync(header, off, expected, ms)) === ETIMEDOUT,
+    wake: (count) => void native.futexWake(header, off, count),
+    slotAlive: (slot) => {
+      const r = native.ofdGetLock(fd, C.F_WRLCK, slotLockByte(slotTable, slot), 1);
+      return r < 0 || r !== C.F_UNLCK;
+    },
+  };
+}
+
 /** The lock protocol bound to one attachment (one token). @internal */
 export class HeaderLock {
-  readonly #header: ArrayBuffer;
   readonly #words: Int32Array;
-  readonly #fd: number;
+  readonly #sleeper: LockSleeper;
   readonly #slotTable: number;
   readonly #slotCount: number;
   /** This attachment's holder token (bit 31 clear, never 0). */
   readonly token: number;
 
-  constructor(header: ArrayBuffer, words: Int32Array, fd: number, slotTable: number, slotCount: number, token: number) {
-    this.#header = header;
+  constructor(words: Int32Array, slotTable: number, slotCount: number, token: number, sleeper: LockSleeper) {
     this.#words = words;
-    this.#fd = fd;
+    this.#sleeper = sleeper;
     this.#slotTable = slotTable;
     this.#slotCount = slotCount;
     this.token = token;
@@ -63,8 +89,7 @@ export class HeaderLock {
       if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue; // changed under us: try again
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
-      const r = native.futexWait(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
-      if (r === ETIMEDOUT) {
+      if (this.#sleeper.wait(v >>> 0, Math.min(slice, left))) {
         slice = Math.min(slice * 2, MAX_SLICE_MS);
         const taken = this.#takeOverIfDead(v);
         if (taken) return taken;
@@ -88,10 +113,10 @@ export class HeaderLock {
       if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue;
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
-      const r = await native.futexWaitAsync(this.#header, Layout.LOCK_WORD_OFFSET, v >>> 0, Math.min(slice, left));
+      const timedOut = await this.#sleeper.waitAsync(v >>> 0, Math.min(slice, left));
       // Detached while waiting (the mapping is gone, its views are length 0): stop, not holding.
       if (this.#words.length === 0) return aborted() ? 'aborted' : 'timeout';
-      if (r === ETIMEDOUT) {
+      if (timedOut) {
         slice = Math.min(slice * 2, MAX_SLICE_MS);
         if (aborted()) return this.#giveUp('aborted');
         const taken = this.#takeOverIfDead(v);
@@ -105,13 +130,13 @@ export class HeaderLock {
    * pass it on so no sleeper waits out a whole slice for nothing.
    */
   #giveUp<T extends 'timeout' | 'aborted'>(why: T): T {
-    if (Atomics.load(this.#words, LOCK_INDEX) === 0) native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 1);
+    if (Atomics.load(this.#words, LOCK_INDEX) === 0) this.#sleeper.wake(1);
     return why;
   }
 
   /** Wakes every waiter (they re-check); used when an async waiter is aborted. */
   wakeAll(): void {
-    native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 0x7fffffff);
+    this.#sleeper.wake(0x7fffffff);
   }
 
   /**
@@ -133,19 +158,19 @@ export class HeaderLock {
   #takeOverIfDead(v: number): LockOutcome | undefined {
     const holder = v & Layout.TOKEN_MASK;
     // Our own token: another pending acquisition of this attachment (a second lockAsync) holds
-    // it. Never probe ourselves: F_OFD_GETLK does not see our own OFD's lock, so we would
-    // look dead and "take over" from ourselves.
+    // it. Never probe ourselves: F_OFD_GETLK does not see our own OFD's lock (nor does a
+    // recursive Windows mutex), so we would look dead and "take over" from ourselves.
     if (holder === this.token) return 'acquired';
     if (holder === 0 || this.holderAlive(holder)) return undefined;
     return Atomics.compareExchange(this.#words, LOCK_INDEX, v, this.token | WAITERS) === v ? 'abandoned' : undefined;
   }
 
   /**
-   * A holder is alive while its slot still records its token and some open file description
-   * holds the slot's OFD lock. Both are released by the kernel or reassigned when it dies.
+   * A holder is alive while its slot still records its token and the slot's kernel object
+   * (an OFD lock, a named mutex) is held. Both are released by the kernel or reassigned when it dies.
    */
   holderAlive(holder: number): boolean {
-    return holderAlive(this.#words, this.#fd, this.#slotTable, this.#slotCount, holder);
+    return holderAlive(this.#words, this.#slotTable, this.#slotCount, holder, (slot) => this.#sleeper.slotAlive(slot));
   }
 
   /** Releases a lock this token holds; false if the word does not name us. */
@@ -157,7 +182,7 @@ export class HeaderLock {
       const v = Atomics.load(w, LOCK_INDEX);
       if ((v & Layout.TOKEN_MASK) !== this.token) return false;
       if (Atomics.compareExchange(w, LOCK_INDEX, v, 0) !== v) continue;
-      if (v & WAITERS) native.futexWake(this.#header, Layout.LOCK_WORD_OFFSET, 1);
+      if (v & WAITERS) this.#sleeper.wake(1);
       return true;
     }
   }
@@ -170,15 +195,15 @@ export class HeaderLock {
 
 /**
  * Whether the attachment with token `holder` is alive: its slot entry in `words` (the mapped
- * header) still records the token and some open file description other than `fd`'s holds the
- * slot's OFD lock. The one liveness rule (docs/format.md §8), used by the lock and by the
+ * header) still records the token and `slotAlive` says the slot's kernel object is held (an
+ * OFD lock on Linux, a named mutex on Windows). The one liveness rule (docs/format.md §8), used by the lock and by the
  * read-only inspector (lib/inspect.ts). On an error it answers alive: never steal a live lock.
  * @internal
  */
-export function holderAlive(words: Int32Array, fd: number, slotTable: number, slotCount: number, holder: number): boolean {
+export function holderAlive(words: Int32Array, slotTable: number, slotCount: number, holder: number,
+  slotAlive: (slot: number) => boolean): boolean {
   const slot = holder & ((1 << Layout.SLOT_BITS) - 1);
   if (slot >= slotCount) return false;
   if (Atomics.load(words, slotTable / 4 + slot) !== holder) return false;
-  const r = native.ofdGetLock(fd, C.F_WRLCK, slotLockByte(slotTable, slot), 1);
-  return r < 0 || r !== C.F_UNLCK;
+  return slotAlive(slot);
 }

@@ -48,6 +48,8 @@ export interface Capabilities {
   posixShm: boolean;
   /** Unix-domain sockets with SCM_RIGHTS. */
   unixSocket: boolean;
+  /** Windows files, named file mappings, mutexes and semaphores (win32_ipc.cc). */
+  win32?: boolean;
 }
 
 /** Opaque POSIX semaphore handle. @internal */
@@ -106,6 +108,52 @@ export interface NativeBinding {
     MFD_CLOEXEC?: number; MFD_ALLOW_SEALING?: number; F_SEAL_SEAL?: number; F_SEAL_SHRINK?: number;
     F_SEAL_GROW?: number; F_SEAL_WRITE?: number; F_SEAL_FUTURE_WRITE: number; pageSize: number;
   };
+}
+
+/** A Create* result: the handle (or -error) and GetLastError() (ERROR_ALREADY_EXISTS when the name existed). @internal */
+export interface Win32Created {
+  handle: number;
+  lastError: number;
+}
+
+/**
+ * The Windows addon's exports (native/win32_binding.cc). Numbers < 0 are `-GetLastError()`;
+ * handles are positive numbers owned by the calling thread's environment. @internal
+ */
+export interface Win32Binding {
+  fileCreate(path: string, access: number, share: number, disposition: number, flags: number): number;
+  fileSetSize(file: number, size: number): number;
+  fileAllocate(file: number, size: number): number;
+  fileSize(file: number): number;
+  handleClose(handle: number): number;
+  /** `file` 0: backed by the page file. `name` '': unnamed. */
+  mappingCreate(file: number, protect: number, size: number, name: string): Win32Created;
+  mappingOpen(access: number, name: string): number;
+  /** `size` 0: the whole section from `offset` (length from VirtualQuery, page-rounded). */
+  viewMap(mapping: number, access: number, offset: number, size: number): ArrayBuffer | number;
+  /** Unmaps a view (shared with the POSIX mappings: addon.cc's `unmap`). */
+  unmap(view: ArrayBuffer): number;
+  mappingLive(view: ArrayBuffer): boolean;
+  mutexCreate(name: string, initialOwner: boolean): Win32Created;
+  mutexOpen(name: string): number;
+  mutexRelease(mutex: number): number;
+  semaphoreCreate(name: string, initial: number, maximum: number): Win32Created;
+  semaphoreOpen(name: string): number;
+  semaphoreRelease(semaphore: number, count: number): number;
+  /** WAIT_OBJECT_0, WAIT_ABANDONED, WAIT_TIMEOUT, or -error. `ms` < 0: forever. */
+  handleWait(handle: number, ms: number): number;
+  /** The same on a pool thread (never for a mutex), at most 1 s per call. */
+  handleWaitAsync(handle: number, ms: number): Promise<number>;
+  constants: Record<string, number> & {
+    pageSize: number; allocationGranularity: number;
+    GENERIC_READ: number; GENERIC_WRITE: number; FILE_SHARE_READ: number; FILE_SHARE_WRITE: number;
+    FILE_SHARE_DELETE: number; CREATE_NEW: number; OPEN_EXISTING: number; FILE_ATTRIBUTE_TEMPORARY: number;
+    FILE_FLAG_DELETE_ON_CLOSE: number; PAGE_READONLY: number; PAGE_READWRITE: number; FILE_MAP_READ: number;
+    FILE_MAP_WRITE: number; FILE_MAP_ALL_ACCESS: number; WAIT_OBJECT_0: number; WAIT_ABANDONED: number;
+    WAIT_TIMEOUT: number;
+  };
+  /** Win32 error codes by name (ERROR_ALREADY_EXISTS: 183, …). */
+  errors: Record<string, number>;
 }
 
 /** "Node v20.20.2", "Bun 1.4.5" or "Deno 2.9.6" (Bun and Deno report a Node version too). */
@@ -178,8 +226,10 @@ function load(): NativeBinding {
   );
 }
 
-/** The loaded addon. @internal */
+/** The loaded addon (its POSIX shape; on Windows use {@link win32}). @internal */
 export const native: NativeBinding = load();
+/** The Windows addon, on win32 only (the same module, Windows shape). @internal */
+export const win32: Win32Binding | null = process.platform === 'win32' ? (native as unknown as Win32Binding) : null;
 /** Native constants (open flags, lock types, seals, page size). @internal */
 export const C = native.constants;
 /**
@@ -198,4 +248,5 @@ export const capabilities: Readonly<Capabilities> = Object.freeze(native.capabil
   sysv: process.platform !== 'win32',
   posixShm: process.platform !== 'win32',
   unixSocket: process.platform !== 'win32',
+  win32: false,
 });

@@ -96,8 +96,8 @@ function percentDecode(s: string): string {
 export class QNativeIpcKey {
   /** The key types (Qt's `QNativeIpcKey::Type`). */
   static readonly Type = IpcKeyType;
-  /** Qt's `DefaultTypeForOs`: PosixRealtime on Linux. */
-  static readonly DefaultTypeForOs: IpcKeyType = IpcKeyType.PosixRealtime;
+  /** Qt's `DefaultTypeForOs`: PosixRealtime on Linux, Windows on Windows. */
+  static readonly DefaultTypeForOs: IpcKeyType = process.platform === 'win32' ? IpcKeyType.Windows : IpcKeyType.PosixRealtime;
 
   /** The key type: 0x51 (or 1..0xFF) System V, 0x100 POSIX, 0x101 Windows, 0 invalid. */
   readonly type: number;
@@ -133,9 +133,9 @@ export class QNativeIpcKey {
     Object.freeze(this);
   }
 
-  /** Qt's `legacyDefaultTypeForOs()`: SystemV on Linux (what Qt ≤ 6.5 used). */
+  /** Qt's `legacyDefaultTypeForOs()`: SystemV on Linux (what Qt ≤ 6.5 used), Windows on Windows. */
   static legacyDefaultTypeForOs(): IpcKeyType {
-    return IpcKeyType.SystemV;
+    return process.platform === 'win32' ? IpcKeyType.Windows : IpcKeyType.SystemV;
   }
 
   /** Whether the native key is empty. */
@@ -260,6 +260,39 @@ export function qtRuntimePath(): string {
   return dir;
 }
 
+const ON_WINDOWS = process.platform === 'win32';
+
+/**
+ * Qt's Windows name for a legacy key (all Qt versions): `qipc_sharedmemory_` (or
+ * `qipc_systemsem_` for `'sem'`) + the key's ASCII letters + the SHA-1 hex of its UTF-8 bytes,
+ * with no directory, no namespace and no truncation (../shared/qt/windows.md §1.1).
+ */
+export function windowsLegacyName(key: string, kind: IpcKind = 'shm'): string {
+  return legacyKeyName(key, kind === 'shm' ? SHM_PREFIX : SEM_PREFIX);
+}
+
+/**
+ * Qt 6.6+'s Windows `platformSafeKey`: a leading `Local\` or `Global\` is kept, then `shm_`
+ * (or `sem_`) and the rest of the key, cut to MAX_PATH (260) UTF-16 code units as Qt 6.7+ does.
+ */
+export function windowsPlatformSafeName(key: string, kind: IpcKind = 'shm'): string {
+  if (key === '') return '';
+  const mid = kind === 'shm' ? 'shm_' : 'sem_';
+  for (const ns of ['Local\\', 'Global\\']) {
+    if (key.startsWith(ns)) return (ns + mid + key.slice(ns.length)).slice(0, 260);
+  }
+  return (mid + key).slice(0, 260);
+}
+
+/**
+ * The name of the semaphore behind `QSharedMemory::lock()` on Windows (Qt 6.6+): Qt's legacy
+ * semaphore name for a legacy key (the same as ≤ 6.5 and as `QSystemSemaphore(key)`), else the
+ * native key cut to 255 code units + `_sem`.
+ */
+export function windowsLockName(nativeKey: string, legacyKey: string): string {
+  return legacyKey ? windowsLegacyName(legacyKey, 'sem') : nativeKey.slice(0, 260 - 4 - 1) + '_sem';
+}
+
 /** Which Qt class a key is for: the legacy derivation uses a different prefix. @internal */
 export type IpcKind = 'shm' | 'sem';
 
@@ -274,6 +307,7 @@ export function legacyNativeKeyFor(key: string, type: number, kind: IpcKind = 's
   const name = legacyKeyName(key, kind === 'shm' ? SHM_PREFIX : SEM_PREFIX);
   if (type === IpcKeyType.PosixRealtime) return makeKey('/' + name, type, key);
   if (isSystemVType(type)) return makeKey(`${qtTempPath()}/${name}`, type, key);
+  if (type === IpcKeyType.Windows && ON_WINDOWS) return makeKey(name, type, key);
   return new QNativeIpcKey(type);
 }
 
@@ -287,5 +321,6 @@ export function platformSafeKeyFor(key: string, type: number): QNativeIpcKey {
   if (key === '') return new QNativeIpcKey(type);
   if (type === IpcKeyType.PosixRealtime) return new QNativeIpcKey('/' + key, type);
   if (isSystemVType(type)) return new QNativeIpcKey(key.startsWith('/') ? key : `${qtRuntimePath()}/${key}`, type);
+  if (type === IpcKeyType.Windows && ON_WINDOWS) return new QNativeIpcKey(windowsPlatformSafeName(key), type);
   return new QNativeIpcKey(type);
 }

@@ -10,7 +10,7 @@ import {
   AccessMode, type QshmError, QshmErrorCode, QtFn, SharedMemoryError, argTypeError, checkAccessMode, checkInteger, qshmError,
 } from './errors.js';
 import { backendSpec, backendForKeyType, isBackendName, backendNames, type BackendName } from './backends/index.js';
-import { IpcKeyType, QNativeIpcKey, checkKeyType, legacyNativeKeyFor, platformSafeKeyFor } from './nativeipckey.js';
+import { type IpcKeyType, QNativeIpcKey, checkKeyType, legacyNativeKeyFor, platformSafeKeyFor } from './nativeipckey.js';
 import { MAX_MAPPING } from './native.js';
 import { KeyState } from './key-state.js';
 import { attachState, newState, releaseState, type State } from './attachment-state.js';
@@ -159,29 +159,30 @@ export class QSharedMemory {
 
   /**
    * Qt's `legacyNativeKey(key, type)`: the native key Qt ≤ 6.5 (and `setKey` everywhere)
-   * derives, carrying `key` as its legacy key. Type defaults to SystemV (Qt's legacy default
-   * on Linux).
+   * derives, carrying `key` as its legacy key. Type defaults to Qt's legacy default: SystemV
+   * on Linux, Windows on Windows.
    * @throws TypeError when `key` is not a string or `type` not a number; RangeError when
    * `type` is not a QNativeIpcKey type.
    */
-  static legacyNativeKey(key: string, type: number = IpcKeyType.SystemV): QNativeIpcKey {
+  static legacyNativeKey(key: string, type: number = QNativeIpcKey.legacyDefaultTypeForOs()): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
-    return legacyNativeKeyFor(key, keyTypeArg(type, IpcKeyType.SystemV));
+    return legacyNativeKeyFor(key, keyTypeArg(type, QNativeIpcKey.legacyDefaultTypeForOs()));
   }
 
   /**
-   * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default), a path
-   * under the runtime directory for SystemV.
+   * Qt 6.6+'s `platformSafeKey(key, type)`: `/<key>` for PosixRealtime (the default on
+   * Linux), a path under the runtime directory for SystemV, `shm_<key>` for Windows (the
+   * default on Windows).
    * @throws TypeError / RangeError as {@link legacyNativeKey}.
    */
-  static platformSafeKey(key: string, type: number = IpcKeyType.PosixRealtime): QNativeIpcKey {
+  static platformSafeKey(key: string, type: number = QNativeIpcKey.DefaultTypeForOs): QNativeIpcKey {
     if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
-    return platformSafeKeyFor(key, keyTypeArg(type, IpcKeyType.PosixRealtime));
+    return platformSafeKeyFor(key, keyTypeArg(type, QNativeIpcKey.DefaultTypeForOs));
   }
 
   /**
    * Qt 6.6+'s `isKeyTypeSupported`: whether a backend available here speaks keys of `type`
-   * (SystemV types and PosixRealtime on Linux).
+   * (SystemV types and PosixRealtime on Linux, Windows on Windows).
    * @throws TypeError when `type` is not a number; RangeError when it is not a key type.
    */
   static isKeyTypeSupported(type: number): boolean {

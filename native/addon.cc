@@ -211,6 +211,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("sysv", c.sysv);
   o.Set("posixShm", c.posixShm);
   o.Set("unixSocket", c.unixSocket);
+  o.Set("win32", c.win32);
   o.Freeze();
   return o;
 }

@@ -95,6 +95,7 @@ struct Capabilities {
   bool sysv = false;        // System V shared memory and semaphores (sysv.cc)
   bool posixShm = false;    // shm_open and named semaphores (posix_shm.cc)
   bool unixSocket = false;  // descriptor passing over Unix sockets (unix_socket.cc)
+  bool win32 = false;       // Windows files, named mappings, mutexes, semaphores (win32_ipc.cc)
 };
 // Adds one facility's functions to exports, its constants to constants, and sets its flags.
 using RegisterFn = void (*)(Napi::Env env, Napi::Object exports, Napi::Object constants,

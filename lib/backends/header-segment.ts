@@ -9,7 +9,7 @@
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, MAX_GENERATION, slotLockByte } from '../format.js';
 import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
-import { HeaderLock } from '../lock.js';
+import { HeaderLock, futexSleeper } from '../lock.js';
 import type { Attachment } from './backend.js';
 
 /** What a non-blocking F_OFD_SETLK returns when the byte is locked (POSIX allows either). */
@@ -142,7 +142,7 @@ export class HeaderSegment implements Attachment {
     this.#writable = writable;
     this.#beforeClose = beforeClose;
     if (token) {
-      this.lock = new HeaderLock(header, new Int32Array(header), fd, info.slotTable, info.slotCount, token);
+      this.lock = new HeaderLock(new Int32Array(header), info.slotTable, info.slotCount, token, futexSleeper(header, fd, info.slotTable));
     } else {
       this.lock = null;
       this.lockUnavailable = 'the segment was opened read-only (no write permission), so it cannot take part in the lock';

@@ -11,6 +11,8 @@ import { FileBackend } from './file.js';
 import { PosixBackend } from './posix.js';
 import { SysvBackend } from './sysv.js';
 import { MemfdBackend } from './memfd.js';
+import { Win32FileBackend } from './win32-file.js';
+import { WindowsBackend } from './windows.js';
 import { capabilities, type Capabilities } from '../native.js';
 import { IpcKeyType, isSystemVType } from '../nativeipckey.js';
 
@@ -43,9 +45,10 @@ const never = (): boolean => false;
 /** The backends, in the order they are documented. @internal */
 export const backendTable = {
   file: {
-    needs: 'O_TMPFILE, open file description locks and futexes (Linux)',
-    available: (c) => c.file && c.ofdLocks && c.futex,
-    make: (o) => new FileBackend(o),
+    needs: 'O_TMPFILE, open file description locks and futexes (Linux), or Win32 files and named objects (Windows)',
+    available: (c) => (c.file && c.ofdLocks && c.futex) || c.win32 === true,
+    // The same format and lock on both: lib/backends/win32-file.ts is the Windows side.
+    make: (o) => (capabilities.win32 ? new Win32FileBackend(o) : new FileBackend(o)),
     keyType: 0,
     acceptsKeyType: never,
     keyOptional: false,
@@ -77,6 +80,15 @@ export const backendTable = {
     acceptsKeyType: (t) => t === IpcKeyType.PosixRealtime,
     keyOptional: false,
     removable: true,
+  },
+  windows: {
+    needs: "Win32 named file mappings and semaphores (Windows): Qt's Windows protocol",
+    available: (c) => c.win32 === true,
+    make: () => new WindowsBackend(),
+    keyType: IpcKeyType.Windows,
+    acceptsKeyType: (t) => t === IpcKeyType.Windows,
+    keyOptional: false,
+    removable: false,
   },
 } as const satisfies Record<string, BackendSpec>;
 

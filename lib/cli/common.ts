@@ -6,7 +6,7 @@
  */
 import { QSharedMemory } from '../shared-memory.js';
 import { QNativeIpcKey, IpcKeyType } from '../nativeipckey.js';
-import { QshmError, SharedMemoryError } from '../errors.js';
+import { type QshmError, SharedMemoryError } from '../errors.js';
 import type { Entry } from './scan.js';
 
 /** Exit statuses (docs/cli.md). */

@@ -105,7 +105,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
   try {
     return parseArgs({ args, options: { ...COMMON, ...extra }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage(`${(e as Error).message.split('\n')[0]!.split('. To specify')[0]} (see qshm ${cmd} --help)`);
+    throw usage(`${(e as Error).message.split('\n')[0].split('. To specify')[0]} (see qshm ${cmd} --help)`);
   }
 }
 
@@ -150,7 +150,7 @@ function one(target: string, o: { backend?: BackendName; dir?: string }): Entry 
   if (found.length > 1) {
     throw refused(SharedMemoryError.KeyError, `'${target}' matches ${found.length} segments (${found.map((e) => `${e.backend} ${e.path ?? e.name}`).join(', ')}); pick one with --backend or a path`);
   }
-  return found[0]!;
+  return found[0];
 }
 
 function human(n: number | null): string {
@@ -172,13 +172,13 @@ const LOCK_TEXT: Record<Entry['lock'], string> = {
 };
 
 function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
 }
 
 function entryJson(e: Entry, detail: boolean): Entry {
   if (detail) return e;
-  const { header: _h, ...rest } = e;
+  const { header, ...rest } = e;
   return rest;
 }
 
@@ -343,7 +343,7 @@ function cmdDump(args: string[]): number {
   const format = v.format ?? 'hex';
   if (!['hex', 'raw', 'base64'].includes(format)) throw usage(`--format must be hex, raw or base64, got '${format}'`);
   const offset = intArg('--offset', v.offset) ?? 0;
-  const e = one(positionals[0]!, { backend: backendArg(v.backend), dir: v.dir });
+  const e = one(positionals[0], { backend: backendArg(v.backend), dir: v.dir });
   let data: Buffer;
   let size: number;
   if (e.backend === 'posix' && e.origin !== 'qt') {
@@ -391,7 +391,7 @@ async function cmdWrite(args: string[]): Promise<number> {
   const offset = intArg('--offset', v.offset);
   if (offset === undefined) throw usage('write needs --offset N');
   const timeout = intArg('--timeout', v.timeout);
-  const e = one(positionals[0]!, { backend: backendArg(v.backend), dir: v.dir });
+  const e = one(positionals[0], { backend: backendArg(v.backend), dir: v.dir });
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const input = Buffer.concat(chunks);
@@ -416,12 +416,12 @@ async function cmdLock(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw usage('lock takes one TARGET (see qshm lock --help)');
   if (!command.length) throw usage('lock needs a command after -- (see qshm lock --help)');
   const timeout = intArg('--timeout', v.timeout);
-  const e = one(positionals[0]!, { backend: backendArg(v.backend), dir: v.dir });
+  const e = one(positionals[0], { backend: backendArg(v.backend), dir: v.dir });
   const held = await lockSegment(e, timeout);
   const abandoned = held.abandoned;
   if (abandoned) writeSync(2, `qshm lock: took over the lock of ${e.path ?? e.name} from a holder that died (abandoned); the data may need repair\n`);
   const status = await new Promise<number>((resolve) => {
-    const child = spawn(command[0]!, command.slice(1), {
+    const child = spawn(command[0], command.slice(1), {
       stdio: 'inherit', env: { ...process.env, QSHM_LOCK_ABANDONED: abandoned ? '1' : '0' },
     });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
@@ -483,7 +483,7 @@ export async function main(argv: string[]): Promise<void> {
     } else if (!Object.hasOwn(COMMANDS, cmd)) {
       throw usage(`unknown command '${cmd}' (see qshm --help)`);
     } else {
-      status = await COMMANDS[cmd]!(rest);
+      status = await COMMANDS[cmd](rest);
     }
   } catch (e) {
     if (e instanceof CliError) {

@@ -73,7 +73,7 @@ function userName(uid: number): string | null {
     try {
       for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
         const f = line.split(':');
-        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]!);
+        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]);
       }
     } catch {
       // no passwd: numbers only
@@ -125,8 +125,8 @@ class ProcView {
       for (const line of text.split('\n')) {
         const m = /^\S+\s+\S{3}s\s+\S+\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(line);
         if (!m) continue;
-        const sysv = /^\/SYSV([0-9a-f]{8})/.exec(m[4]!);
-        const k = sysv ? `SYSV:${m[3]}:${parseInt(sysv[1]!, 16) | 0}` : `${parseInt(m[1]!, 16)}:${parseInt(m[2]!, 16)}:${m[3]}`;
+        const sysv = /^\/SYSV([0-9a-f]{8})/.exec(m[4]);
+        const k = sysv ? `SYSV:${m[3]}:${parseInt(sysv[1], 16) | 0}` : `${parseInt(m[1], 16)}:${parseInt(m[2], 16)}:${m[3]}`;
         let set = this.maps.get(k);
         if (!set) this.maps.set(k, (set = new Set()));
         set.add(pid);
@@ -303,10 +303,10 @@ function sysvRows(kind: 'shm' | 'sem'): Array<Record<string, number>> {
     return [];
   }
   const [head, ...lines] = text.trim().split('\n');
-  const cols = head!.trim().split(/\s+/);
+  const cols = head.trim().split(/\s+/);
   return lines.filter((l) => l.trim()).map((l) => {
     const f = l.trim().split(/\s+/);
-    return Object.fromEntries(cols.map((c, i) => [c, c === 'perms' ? parseInt(f[i]!, 8) : Number(f[i])]));
+    return Object.fromEntries(cols.map((c, i) => [c, c === 'perms' ? parseInt(f[i], 8) : Number(f[i])]));
   });
 }
 
@@ -332,9 +332,9 @@ function scanSysv(procs: ProcView, out: Entry[], all: boolean): void {
     const semFile = join(dir, SEM_PREFIX + n.slice(SHM_PREFIX.length));
     const semKey = native.ftok(semFile, IpcKeyType.SystemV);
     const sem = semKey < 0 ? undefined : sems.find((r) => r.key === (semKey | 0));
-    if (row) usedShm.add(row.shmid!);
-    if (sem) usedSem.add(sem.semid!);
-    const semValue = sem ? native.semctlGetval(sem.semid!, 0) : -1;
+    if (row) usedShm.add(row.shmid);
+    if (sem) usedSem.add(sem.semid);
+    const semValue = sem ? native.semctlGetval(sem.semid, 0) : -1;
     const pids = row ? sorted(procs.maps.get(`SYSV:${row.shmid}:${row.key}`) ?? []) : [];
     let st: Stats | null = null;
     try {
@@ -348,14 +348,14 @@ function scanSysv(procs: ProcView, out: Entry[], all: boolean): void {
       key: null,
       name: n,
       path,
-      size: row ? row.size! : null,
-      attachments: row ? row.nattch! : 0,
+      size: row ? row.size : null,
+      attachments: row ? row.nattch : 0,
       lock: !sem ? 'none' : semValue < 0 ? 'unknown' : semValue > 0 ? 'free' : 'held',
       stale: null,
-      uid: row ? row.uid! : st?.uid ?? null,
-      user: userName(row ? row.uid! : st?.uid ?? -1),
-      mode: row ? octal(row.perms!) : null,
-      ageSeconds: row ? Math.max(0, Math.round(now - row.ctime!)) : st ? ageOf(st) : null,
+      uid: row ? row.uid : st?.uid ?? null,
+      user: userName(row ? row.uid : st?.uid ?? -1),
+      mode: row ? octal(row.perms) : null,
+      ageSeconds: row ? Math.max(0, Math.round(now - row.ctime)) : st ? ageOf(st) : null,
       pids,
       sysv: {
         shmKey: hexKey(key), shmid: row?.shmid ?? null, nattch: row?.nattch ?? null, cpid: row?.cpid ?? null,
@@ -367,24 +367,24 @@ function scanSysv(procs: ProcView, out: Entry[], all: boolean): void {
   }
   if (!all) return;
   for (const r of shms) {
-    if (usedShm.has(r.shmid!)) continue;
+    if (usedShm.has(r.shmid)) continue;
     out.push({
-      backend: 'foreign', origin: 'other', key: null, name: hexKey(r.key!), path: r.key ? hexKey(r.key) : null,
-      size: r.size!, attachments: r.nattch!, lock: 'none', stale: null, uid: r.uid!, user: userName(r.uid!),
-      mode: octal(r.perms!), ageSeconds: Math.max(0, Math.round(now - r.ctime!)),
+      backend: 'foreign', origin: 'other', key: null, name: hexKey(r.key), path: r.key ? hexKey(r.key) : null,
+      size: r.size, attachments: r.nattch, lock: 'none', stale: null, uid: r.uid, user: userName(r.uid),
+      mode: octal(r.perms), ageSeconds: Math.max(0, Math.round(now - r.ctime)),
       pids: sorted(procs.maps.get(`SYSV:${r.shmid}:${r.key}`) ?? []),
-      sysv: { shmKey: hexKey(r.key!), shmid: r.shmid!, nattch: r.nattch!, cpid: r.cpid!, lpid: r.lpid!, semKeyFile: null, semKey: null, semid: null, semValue: null },
+      sysv: { shmKey: hexKey(r.key), shmid: r.shmid, nattch: r.nattch, cpid: r.cpid, lpid: r.lpid, semKeyFile: null, semKey: null, semid: null, semValue: null },
       note: 'a System V segment without a Qt key file',
     });
   }
   for (const r of sems) {
-    if (usedSem.has(r.semid!)) continue;
-    const v = native.semctlGetval(r.semid!, 0);
+    if (usedSem.has(r.semid)) continue;
+    const v = native.semctlGetval(r.semid, 0);
     out.push({
-      backend: 'foreign', origin: 'other', key: null, name: hexKey(r.key!), path: null, size: null, attachments: null,
-      lock: v < 0 ? 'unknown' : v > 0 ? 'free' : 'held', stale: null, uid: r.uid!, user: userName(r.uid!),
-      mode: octal(r.perms!), ageSeconds: Math.max(0, Math.round(now - r.ctime!)), pids: [],
-      sysv: { shmKey: null, shmid: null, nattch: null, cpid: null, lpid: null, semKeyFile: null, semKey: hexKey(r.key!), semid: r.semid!, semValue: v < 0 ? null : v },
+      backend: 'foreign', origin: 'other', key: null, name: hexKey(r.key), path: null, size: null, attachments: null,
+      lock: v < 0 ? 'unknown' : v > 0 ? 'free' : 'held', stale: null, uid: r.uid, user: userName(r.uid),
+      mode: octal(r.perms), ageSeconds: Math.max(0, Math.round(now - r.ctime)), pids: [],
+      sysv: { shmKey: null, shmid: null, nattch: null, cpid: null, lpid: null, semKeyFile: null, semKey: hexKey(r.key), semid: r.semid, semValue: v < 0 ? null : v },
       note: 'a System V semaphore without a Qt key file',
     });
   }
