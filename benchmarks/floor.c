@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +30,9 @@
 
 /* Control block offsets (bytes), the same in every peer. */
 enum { COUNTER = 0, LAST = 4, SWITCHES = 8, READY = 64, DONE = 128, STOP = 192, TURN = 256, T0 = 320,
-       LOCKWORD = 384, MAPSIZE = 4096 };
+       LOCKWORD = 384, CPU = 448, MAPSIZE = 4096 };
 #define WAITERS 0x80000000u
 #define SPINS 64
-#define POLL_US 20 /* sleep step of a process waiting for its turn (outside the lock) */
 
 static double now_ns(void) {
   struct timespec t;
@@ -88,6 +88,20 @@ static char *map_file(const char *path, int create) {
 static void barrier(char *m, int off, uint32_t n) {
   __atomic_add_fetch(word(m, off), 1, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(word(m, off), __ATOMIC_SEQ_CST) < n) { }
+}
+
+/* Asleep in a shared futex on the turn word until it holds `want` (the same in every peer). */
+static void wait_turn(uint32_t *turn, uint32_t want) {
+  for (;;) {
+    uint32_t v = __atomic_load_n(turn, __ATOMIC_SEQ_CST);
+    if (v == want) return;
+    futex(turn, FUTEX_WAIT, v, NULL);
+  }
+}
+
+static void set_turn(uint32_t *turn, uint32_t v) {
+  __atomic_store_n(turn, v, __ATOMIC_SEQ_CST);
+  futex(turn, FUTEX_WAKE, 1, NULL);
 }
 
 static void sleep_us(double us) {
@@ -161,27 +175,38 @@ static int handoff(const char *path, int role, long rounds, double hold_us) {
   char *m = open_role(path, role);
   uint32_t *w = word(m, LOCKWORD), token = (uint32_t)role + 1, *turn = word(m, TURN);
   volatile double *t0 = (volatile double *)(m + T0);
+  int *cpu = (int *)(m + CPU);
   barrier(m, READY, 2);
   long last = rounds + 1, n = 0;
   long late = 0;
   double *lat = calloc((size_t)rounds, sizeof(double));
+  int *same = calloc((size_t)rounds, sizeof(int));
   for (long a = role == 0 ? 1 : 2; a <= last; a += 2) {
-    if (a > 1) while (__atomic_load_n(turn, __ATOMIC_SEQ_CST) != (uint32_t)(a - 1)) sleep_us(POLL_US);
+    if (a > 1) wait_turn(turn, (uint32_t)(a - 1));
     double entered = now_ns();
     lock(w, token);
     double t1 = now_ns();
     if (a > 1) {
-      if (entered < *t0) lat[n++] = t1 - *t0;
-      else late++;
+      if (entered < *t0) {
+        same[n] = sched_getcpu() == __atomic_load_n(cpu, __ATOMIC_SEQ_CST);
+        lat[n++] = t1 - *t0;
+      } else {
+        late++;
+      }
     }
-    __atomic_store_n(turn, (uint32_t)a, __ATOMIC_SEQ_CST);
+    set_turn(turn, (uint32_t)a);
     sleep_us(hold_us);
-    if (a < last) *t0 = now_ns();
+    if (a < last) {
+      __atomic_store_n(cpu, sched_getcpu(), __ATOMIC_SEQ_CST);
+      *t0 = now_ns();
+    }
     unlock(w, token);
   }
   barrier(m, DONE, 2);
   printf("{\"late\":%ld,\"samples\":[", late);
   for (long i = 0; i < n; i++) printf("%s%.0f", i ? "," : "", lat[i]);
+  printf("],\"same\":[");
+  for (long i = 0; i < n; i++) printf("%s%d", i ? "," : "", same[i]);
   printf("]}\n");
   fflush(stdout);
   finish_role(path, m, role);

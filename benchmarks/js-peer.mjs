@@ -8,31 +8,58 @@
  *   node js-peer.mjs <impl> attachdetach <key> <batches> <pairs-per-batch>
  *   node js-peer.mjs <impl> contend <key> <role 0|1> <window-ms>
  *   node js-peer.mjs <impl> handoff <key> <role 0|1> <rounds> <hold-us>
+ *   node js-peer.mjs <impl> createdetach <key> <batches> <pairs-per-batch> <bytes>  (destroying detach)
  *   node js-peer.mjs qshm-file copy <key> <MiB> <repeats>
  *
  * impl: `qshm-file` and `qshm-sysv` (QSharedMemory with that backend), `plf` (proper-lockfile
  * lockSync/release on a file in /dev/shm; a qshm segment is used only as the shared memory that
  * holds the counter and the control block, never its lock). Mode `overhead` times qshm's
  * lock()+unlock() against a bare Atomics.compareExchange pair on the same kind of mapped memory
- * (the JavaScript floor) in alternating batches of one process.
+ * (the JavaScript floor) in alternating batches of one process. `js-floor` (hand-off only) is
+ * floor.c's lock protocol written directly in JavaScript on a qshm segment's memory (CAS, then
+ * the addon's futex wait without a timeout): what a hand-off between two Node processes costs
+ * with no library logic at all.
  *
  * Two-process modes: role 0 creates and prints "ready", role 1 attaches; both meet at a barrier
  * in the segment (layout below, the same in floor.c and qt-peer.cpp), run, print their result,
  * and role 0 waits for a line on stdin before it detaches.
  */
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { QSharedMemory } from '../dist/index.js';
+import { native } from '../dist/native.js';
 
-const CTL = { COUNTER: 0, LAST: 4, SWITCHES: 8, READY: 64, DONE: 128, STOP: 192, TURN: 256, T0: 320, LOCKWORD: 384 };
+const CTL = { COUNTER: 0, LAST: 4, SWITCHES: 8, READY: 64, DONE: 128, STOP: 192, TURN: 256, T0: 320, LOCKWORD: 384, CPU: 448 };
 const SIZE = 4096;
-/** Sleep step of a process waiting for its turn (outside the lock). */
-const POLL_US = 20;
 
 const [impl, mode, key, ...rest] = process.argv.slice(2);
 const now = () => Number(process.hrtime.bigint());
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleepUs = (us) => Atomics.wait(sleeper, 0, 0, us / 1000);
+/**
+ * The CPU this process last ran on: field 39 of /proc/self/stat (JavaScript has no
+ * sched_getcpu; the C peers use it). Read only outside the timed window of a hand-off.
+ */
+let statFd = -1;
+const statBuf = Buffer.alloc(1024);
+function currentCpu() {
+  if (statFd < 0) statFd = openSync('/proc/self/stat', 'r');
+  const n = readSync(statFd, statBuf, 0, statBuf.length, 0);
+  const text = statBuf.toString('latin1', 0, n);
+  // Fields after the command name (which may hold spaces) start at field 3.
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[39 - 3]);
+}
+/**
+ * Waits until the turn word at TURN holds `want`, asleep in a shared futex on that word (the
+ * same way in every peer: no timer on anyone's path).
+ */
+function waitTurn(buf, i32, want) {
+  for (;;) {
+    const v = Atomics.load(i32, CTL.TURN / 4);
+    if (v === want) return;
+    native.futexWait(buf, CTL.TURN, v >>> 0, -1);
+  }
+}
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 function die(msg) {
@@ -61,6 +88,35 @@ function makeLock(role) {
     const shm = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
     open(shm, role);
     return { shm, api: shm };
+  }
+  if (impl === 'js-floor') {
+    const shm = segment();
+    open(shm, role);
+    const buf = shm.data().buffer;
+    const w = new Int32Array(buf, 0, SIZE / 4);
+    const L = CTL.LOCKWORD / 4;
+    const token = (role ?? 0) + 1;
+    const WAITERS = 0x80000000 | 0;
+    const lock = () => {
+      if (Atomics.compareExchange(w, L, 0, token) === 0) return true;
+      for (;;) {
+        let v = Atomics.load(w, L);
+        if (v === 0) {
+          if (Atomics.compareExchange(w, L, 0, token | WAITERS) === 0) return true;
+          continue;
+        }
+        if ((v & WAITERS) === 0) {
+          if (Atomics.compareExchange(w, L, v, v | WAITERS) !== v) continue;
+          v |= WAITERS;
+        }
+        native.futexWait(buf, CTL.LOCKWORD, v >>> 0, -1);
+      }
+    };
+    const unlock = () => {
+      if (Atomics.compareExchange(w, L, token, 0) === token) return;
+      if (Atomics.exchange(w, L, 0) & WAITERS) native.futexWake(buf, CTL.LOCKWORD, 1);
+    };
+    return { shm, api: { lock, unlock } };
   }
   if (impl === 'plf') {
     const lockfile = createRequire(import.meta.url)('proper-lockfile');
@@ -193,6 +249,18 @@ async function main() {
     });
     out({ samples });
     owner.detach();
+  } else if (mode === 'createdetach') {
+    // Qt's create-then-destroy shape: one object creates the segment and detaches (the last
+    // attachment, so the segment is removed), again and again.
+    const [batches, pairs, bytes] = rest.map(Number);
+    const shm = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    const samples = timeBatches(batches, pairs, (n) => {
+      for (let i = 0; i < n; i++) {
+        if (!shm.create(bytes)) die(`create: ${shm.errorString()}`);
+        shm.detach();
+      }
+    });
+    out({ samples });
   } else if (mode === 'contend') {
     const role = Number(rest[0]);
     const windowMs = Number(rest[1]);
@@ -227,29 +295,38 @@ async function main() {
     const l = makeLock(role);
     const { api } = l;
     const { i32, f64 } = views(l.shm);
-    const TURN = CTL.TURN / 4;
+    const buf = l.shm.data().buffer; // the mapping itself (byteOffset 0): futex words live in it
     const T0 = CTL.T0 / 8;
     barrier(i32, CTL.READY);
     const last = rounds + 1;
     const samples = [];
+    const same = [];
     let late = 0;
     for (let a = role === 0 ? 1 : 2; a <= last; a += 2) {
-      // Wait (sleeping, not spinning: see docs/benchmarks.md) until the other side holds it.
-      if (a > 1) while (Atomics.load(i32, TURN) !== a - 1) sleepUs(POLL_US);
+      // Asleep (not spinning: see docs/benchmarks.md) until the other side holds it.
+      if (a > 1) waitTurn(buf, i32, a - 1);
       const entered = now();
       if (!api.lock()) die('lock failed');
       const t1 = now();
       if (a > 1) {
-        if (entered < f64[T0]) samples.push(t1 - f64[T0]);
-        else late++; // we were not waiting yet when it was released: not a hand-off
+        if (entered < f64[T0]) {
+          samples.push(t1 - f64[T0]);
+          same.push(currentCpu() === Atomics.load(i32, CTL.CPU / 4) ? 1 : 0);
+        } else {
+          late++; // we were not waiting yet when it was released: not a hand-off
+        }
       }
-      Atomics.store(i32, TURN, a);
+      Atomics.store(i32, CTL.TURN / 4, a);
+      native.futexWake(buf, CTL.TURN, 1);
       sleepUs(holdUs); // long enough for the other side to be asleep in lock()
-      if (a < last) f64[T0] = now();
+      if (a < last) {
+        Atomics.store(i32, CTL.CPU / 4, currentCpu());
+        f64[T0] = now();
+      }
       api.unlock();
     }
     barrier(i32, CTL.DONE);
-    out({ samples, late });
+    out({ samples, same, late });
     await finish(l, role);
   } else if (mode === 'copy') {
     const [mib, repeats] = rest.map(Number);

@@ -8,6 +8,7 @@
  *   qt-peer attachdetach <key> <batches> <pairs-per-batch>  attach()+detach() of a second object
  *   qt-peer contend <key> <role 0|1> <window-ms>            shared counter under lock()
  *   qt-peer handoff <key> <role 0|1> <rounds> <hold-us>     unlock() -> the waiter's lock() returns
+ *   qt-peer createdetach <key> <batches> <pairs> <bytes>    create()+detach() (destroying), Qt's create shape
  *
  * Role 0 creates the segment and prints "ready"; role 1 attaches. Both meet at a barrier in the
  * segment, run, and print one JSON line; role 0 then waits for a line on stdin before it detaches
@@ -16,6 +17,11 @@
  */
 #include <QtCore/QSharedMemory>
 #include <QtCore/QString>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -27,10 +33,8 @@
 
 namespace {
 
-/** Sleep step of a process waiting for its turn (outside the lock). */
-constexpr double POLL_US = 20;
-
-enum { COUNTER = 0, LAST = 4, SWITCHES = 8, READY = 64, DONE = 128, STOP = 192, TURN = 256, T0 = 320, SIZE = 4096 };
+enum { COUNTER = 0, LAST = 4, SWITCHES = 8, READY = 64, DONE = 128, STOP = 192, TURN = 256, T0 = 320, CPU = 448,
+       SIZE = 4096 };
 
 double nowNs() {
   timespec t;
@@ -46,6 +50,20 @@ void barrier(void *m, int off, uint32_t n) {
   }
 }
 
+/** Asleep in a shared futex on the turn word until it holds `want` (the same in every peer). */
+void waitTurn(uint32_t *turn, uint32_t want) {
+  for (;;) {
+    uint32_t v = __atomic_load_n(turn, __ATOMIC_SEQ_CST);
+    if (v == want) return;
+    syscall(SYS_futex, turn, FUTEX_WAIT, v, nullptr, nullptr, 0);
+  }
+}
+
+void setTurn(uint32_t *turn, uint32_t v) {
+  __atomic_store_n(turn, v, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, turn, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
 void sleepUs(double us) {
   timespec ts{time_t(us / 1e6), long((us - double(time_t(us / 1e6)) * 1e6) * 1000)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -57,10 +75,16 @@ void sleepUs(double us) {
   std::exit(2);
 }
 
-void printSamples(const std::vector<double> &v, int decimals, long late = 0) {
+void printSamples(const std::vector<double> &v, int decimals, long late = 0, const std::vector<int> *same = nullptr) {
   std::printf("{\"late\":%ld,\"samples\":[", late);
   for (size_t i = 0; i < v.size(); i++) std::printf("%s%.*f", i ? "," : "", decimals, v[i]);
-  std::printf("]}\n");
+  std::printf("]");
+  if (same) {
+    std::printf(",\"same\":[");
+    for (size_t i = 0; i < same->size(); i++) std::printf("%s%d", i ? "," : "", (*same)[i]);
+    std::printf("]");
+  }
+  std::printf("}\n");
   std::fflush(stdout);
 }
 
@@ -120,6 +144,21 @@ int attachDetach(const QString &key, long batches, long pairs) {
   return 0;
 }
 
+int createDetach(const QString &key, long batches, long pairs, long long bytes) {
+  QSharedMemory shm(key);
+  std::vector<double> ns;
+  for (long b = -1; b < batches; b++) { // batch -1 is the warm-up
+    double t = nowNs();
+    for (long i = 0; i < pairs; i++) {
+      if (!shm.create(qsizetype(bytes))) die("create", shm);
+      shm.detach();
+    }
+    if (b >= 0) ns.push_back((nowNs() - t) / double(pairs));
+  }
+  printSamples(ns, 3);
+  return 0;
+}
+
 int contend(const QString &key, int role, double windowMs) {
   QSharedMemory shm(key);
   openRole(shm, role);
@@ -157,26 +196,34 @@ int handoff(const QString &key, int role, long rounds, double holdUs) {
   uint32_t *turn = word(m, TURN);
   volatile double *t0 = reinterpret_cast<volatile double *>(static_cast<char *>(m) + T0);
   barrier(m, READY, 2);
+  int *cpu = reinterpret_cast<int *>(static_cast<char *>(m) + CPU);
   const long lastAcq = rounds + 1;
   std::vector<double> lat;
+  std::vector<int> same;
   long late = 0;
   for (long a = role == 0 ? 1 : 2; a <= lastAcq; a += 2) {
-    if (a > 1)
-      while (__atomic_load_n(turn, __ATOMIC_SEQ_CST) != uint32_t(a - 1)) sleepUs(POLL_US);
+    if (a > 1) waitTurn(turn, uint32_t(a - 1));
     double entered = nowNs();
     if (!shm.lock()) die("lock", shm);
     double t1 = nowNs();
     if (a > 1) {
-      if (entered < *t0) lat.push_back(t1 - *t0);
-      else late++;
+      if (entered < *t0) {
+        lat.push_back(t1 - *t0);
+        same.push_back(sched_getcpu() == __atomic_load_n(cpu, __ATOMIC_SEQ_CST) ? 1 : 0);
+      } else {
+        late++;
+      }
     }
-    __atomic_store_n(turn, uint32_t(a), __ATOMIC_SEQ_CST);
+    setTurn(turn, uint32_t(a));
     sleepUs(holdUs);
-    if (a < lastAcq) *t0 = nowNs();
+    if (a < lastAcq) {
+      __atomic_store_n(cpu, sched_getcpu(), __ATOMIC_SEQ_CST);
+      *t0 = nowNs();
+    }
     shm.unlock();
   }
   barrier(m, DONE, 2);
-  printSamples(lat, 0, late);
+  printSamples(lat, 0, late, &same);
   finishRole(role);
   return 0;
 }
@@ -188,6 +235,7 @@ int main(int argc, char **argv) {
   QString key = argc > 2 ? QString::fromLocal8Bit(argv[2]) : QString();
   if (mode == "uncontended" && argc >= 5) return uncontended(key, std::atol(argv[3]), std::atol(argv[4]));
   if (mode == "attachdetach" && argc >= 5) return attachDetach(key, std::atol(argv[3]), std::atol(argv[4]));
+  if (mode == "createdetach" && argc >= 6) return createDetach(key, std::atol(argv[3]), std::atol(argv[4]), std::atoll(argv[5]));
   if (mode == "contend" && argc >= 5) return contend(key, std::atoi(argv[3]), std::atof(argv[4]));
   if (mode == "handoff" && argc >= 6) return handoff(key, std::atoi(argv[3]), std::atol(argv[4]), std::atof(argv[5]));
   std::fprintf(stderr, "usage: see the comment at the top of benchmarks/qt-peer.cpp\n");

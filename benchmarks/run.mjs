@@ -9,7 +9,8 @@
  *
  * --trials N  trials per case (default 7; --quick: 3 with shorter runs)
  * --latest    also write benchmarks/results-latest.json (the committed representative run)
- * --only      run only some groups: lock, overhead, contend, handoff, attach, copy
+ * --only      run only some groups: lock, overhead, contend, handoff, pinned, attach, create, copy
+ * --impls     run only some implementations: qshm-file, qshm-sysv, qt, plf, floor, js-floor
  *
  * Writes benchmarks/results/<timestamp>.json (gitignored). Builds benchmarks/.bin/floor (gcc)
  * and benchmarks/.bin/qt-peer (g++ and Debian's qt6-base-dev) when their sources change.
@@ -34,6 +35,7 @@ const option = (name) => {
 const quick = flag('--quick');
 const TRIALS = Number(option('--trials') ?? (quick ? 3 : 7));
 const ONLY = option('--only')?.split(',');
+const IMPL_ONLY = option('--impls')?.split(',');
 const TOKEN = `qbench${Array.from({ length: 8 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('')}`;
 
 /** Sizes per case. Batches are ~10-50 ms each on a 2-core VM. */
@@ -41,6 +43,8 @@ const P = {
   batches: quick ? 5 : 9,
   pairs: { 'qshm-file': 200_000, floor: 2_000_000, qt: 20_000, 'qshm-sysv': 20_000, plf: 1_000 },
   attachPairs: { 'qshm-file': 500, 'qshm-sysv': 500, qt: 500 },
+  /** create()+detach() (destroying): [bytes, pairs per batch, batches] per size. */
+  create: { '4k': [4096, quick ? 100 : 200, quick ? 3 : 5], '1g': [1 << 30, 2, 3] },
   windowMs: quick ? 150 : 300,
   rounds: quick ? 200 : 400,
   holdUs: 200,
@@ -133,15 +137,22 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-function command(impl, a) {
-  if (impl === 'qt') return [join(binDir, 'qt-peer'), a];
-  if (impl === 'floor') return [join(binDir, 'floor'), a];
-  return [process.execPath, [join(here, 'js-peer.mjs'), impl, ...a]];
+/** The CPU the pinned hand-off variant puts both processes on (`taskset -c`). */
+const PIN_CPU = 0;
+
+function command(impl, a, pin) {
+  const [cmd, argv] = impl === 'qt' ? [join(binDir, 'qt-peer'), a]
+    : impl === 'floor' ? [join(binDir, 'floor'), a]
+    : [process.execPath, [join(here, 'js-peer.mjs'), impl, ...a]];
+  return pin ? ['taskset', ['-c', String(PIN_CPU), cmd, ...argv]] : [cmd, argv];
 }
 
-/** Spawns a child; `lines` collects stdout lines; resolves `done` with { code, signal, stderr }. */
-function child(impl, a) {
-  const [cmd, argv] = command(impl, a.map(String));
+/**
+ * Spawns a child (with `pin`, under `taskset` on PIN_CPU); `lines` collects stdout lines;
+ * resolves `done` with { code, signal, stderr }.
+ */
+function child(impl, a, pin = false) {
+  const [cmd, argv] = command(impl, a.map(String), pin);
   const c = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(c);
   childPids.add(c.pid);
@@ -241,19 +252,19 @@ function caseKey() {
 
 const SYSV_IMPLS = new Set(['qt', 'qshm-sysv']);
 
-/** One process: returns the parsed JSON line. */
-async function single(impl, a) {
+/** One process (a: mode, key, ...): returns the parsed JSON line. */
+async function single(impl, a, timeoutMs = 120_000) {
   const k = child(impl, a);
   if (SYSV_IMPLS.has(impl)) watchSysvKeys(a[1], k);
-  const line = await withTimeout(k.waitLine(isJson), 120_000, `${impl} ${a[0]}`, [k]);
+  const line = await withTimeout(k.waitLine(isJson), timeoutMs, `${impl} ${a[0]}`, [k]);
   const r = await k.done;
   if (r.code !== 0) throw new Error(`${impl} ${a.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
   return JSON.parse(line);
 }
 
 /** Two processes (role 0 creates, role 1 attaches): returns both parsed JSON lines. */
-async function pair(impl, mode, key, rest) {
-  const k0 = child(impl, [mode, key, 0, ...rest]);
+async function pair(impl, mode, key, rest, pin = false) {
+  const k0 = child(impl, [mode, key, 0, ...rest], pin);
   const kids = [k0];
   const run = async () => {
     const first = await k0.waitLine((l) => l === 'ready' || isJson(l));
@@ -262,7 +273,7 @@ async function pair(impl, mode, key, rest) {
       return [JSON.parse(first)]; // { unavailable }
     }
     if (SYSV_IMPLS.has(impl)) await noteSysvKeys(key);
-    const k1 = child(impl, [mode, key, 1, ...rest]);
+    const k1 = child(impl, [mode, key, 1, ...rest], pin);
     kids.push(k1);
     const [l0, l1] = await Promise.all([k0.waitLine(isJson), k1.waitLine(isJson)]);
     const r1 = await k1.done;
@@ -307,6 +318,7 @@ const IMPLS = {
   qt: 'Qt C++ QSharedMemory',
   plf: 'proper-lockfile (JS)',
   floor: 'C floor',
+  'js-floor': 'JS floor (no library)',
 };
 
 /** Each case: group, impl, and a trial function returning a trial record (or { unavailable }). */
@@ -345,27 +357,29 @@ for (const impl of ['qshm-file', 'qt', 'plf', 'floor', 'qshm-sysv']) {
     };
   });
 }
-for (const impl of ['qshm-file', 'qt', 'plf', 'floor', 'qshm-sysv']) {
-  add('handoff', impl, async () => {
-    const key = caseKey();
-    const target = impl === 'floor' ? `/dev/shm/${key}-floor` : key;
-    const rs = await pair(impl, 'handoff', target, [P.rounds, P.holdUs]);
-    if (rs[0].unavailable) return rs[0];
-    const samples = [...rs[0].samples, ...rs[1].samples].map((ns) => ns / 1000);
-    return { value: median(samples), p99: pct(samples, 99), samples, late: (rs[0].late ?? 0) + (rs[1].late ?? 0) };
-  });
+for (const [group, pin] of [['handoff', false], ['pinned', true]]) {
+  for (const impl of ['qshm-file', 'qt', 'plf', 'floor', 'qshm-sysv', 'js-floor']) {
+    add(group, impl, async () => {
+      const key = caseKey();
+      const target = impl === 'floor' ? `/dev/shm/${key}-floor` : key;
+      const rs = await pair(impl, 'handoff', target, [P.rounds, P.holdUs], pin);
+      if (rs[0].unavailable) return rs[0];
+      const samples = [...rs[0].samples, ...rs[1].samples].map((ns) => ns / 1000);
+      // same[i]: hand-off i woke the waiter on the CPU the unlocker ran on.
+      const same = [...rs[0].same, ...rs[1].same];
+      return { value: median(samples), p99: pct(samples, 99), samples, same, late: (rs[0].late ?? 0) + (rs[1].late ?? 0) };
+    });
+  }
 }
+/** µs per pair from a child that prints per-pair nanoseconds for each batch. */
+const perPair = (o) => (o.unavailable ? o : { value: median(o.samples) / 1000, samples: o.samples });
 for (const impl of ['qshm-file', 'qt', 'qshm-sysv']) {
-  add('attach', impl, async () => {
-    const key = caseKey();
-    const k = child(impl, ['attachdetach', key, P.batches, P.attachPairs[impl]]);
-    if (SYSV_IMPLS.has(impl)) watchSysvKeys(key, k);
-    const line = await withTimeout(k.waitLine(isJson), 120_000, `${impl} attachdetach`, [k]);
-    const r = await k.done;
-    if (r.code !== 0) throw new Error(`${impl} attachdetach exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
-    const o = JSON.parse(line);
-    return o.unavailable ? o : { value: median(o.samples) / 1000, samples: o.samples };
-  });
+  add('attach', impl, async () => perPair(await single(impl, ['attachdetach', caseKey(), P.batches, P.attachPairs[impl]])));
+}
+for (const [size, [bytes, pairs, batches]] of Object.entries(P.create)) {
+  for (const impl of ['qshm-file', 'qt', 'qshm-sysv']) {
+    add(`create-${size}`, impl, async () => perPair(await single(impl, ['createdetach', caseKey(), batches, pairs, bytes], 300_000)));
+  }
 }
 add('copy', 'qshm-file', async () => {
   const r = await single('qshm-file', ['copy', caseKey(), P.copyMiB, P.copyRepeats]);
@@ -423,10 +437,11 @@ function cleanup(remove) {
 
 const fmt = {
   ns: (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1)),
-  us: (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)),
+  us: (x) => (Number.isNaN(x) ? '—' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)),
   ops: (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0)),
   gbs: (x) => x.toFixed(1),
   ratio: (x) => (x >= 10 ? x.toFixed(0) : x.toFixed(1)),
+  share: (x) => `${(100 * x).toFixed(0)} %`,
 };
 
 function table(rows) {
@@ -457,7 +472,12 @@ function summarize(results) {
     ['  lost updates', ...cols.map((c) => cell('contend', c, String, 'lost'))],
     ['hand-off latency, median (µs)', ...cols.map((c) => cell('handoff', c, fmt.us))],
     ['hand-off latency, p99 (µs)', ...cols.map((c) => cell('handoff', c, fmt.us, 'p99'))],
+    ['  woken on the unlocker\'s CPU', ...cols.map((c) => cell('handoff', c, fmt.share, 'sameShare'))],
+    ['hand-off, both pinned to one CPU, median (µs)', ...cols.map((c) => cell('pinned', c, fmt.us))],
+    ['hand-off, both pinned to one CPU, p99 (µs)', ...cols.map((c) => cell('pinned', c, fmt.us, 'p99'))],
     ['attach+detach (µs/pair)', ...cols.map((c) => cell('attach', c, fmt.us))],
+    ['create+detach (destroying), 4 KiB (µs/pair)', ...cols.map((c) => cell('create-4k', c, fmt.us))],
+    ['create+detach (destroying), 1 GiB (ms/pair)', ...cols.map((c) => cell('create-1g', c, (x) => fmt.us(x / 1000)))],
     ['copy 64 MiB into the segment (GB/s)', ...cols.map((c) => (c === 'floor' ? cell('copy', 'floor', fmt.gbs) : c === 'qshm-file' ? cell('copy', c, fmt.gbs) : '—'))],
   ];
   return rows;
@@ -483,15 +503,31 @@ function ratios(results) {
   const fl = v('lock', 'floor');
   if (ql && fl) check('qshm / C floor lock+unlock', ql.value / fl.value, '(info)', '×', null);
   const ov = v('overhead', 'qshm-file');
-  if (ov) check('qshm / bare Atomics pair, same process', ov.value, '(info)', '×', null);
-  const qh = v('handoff', 'qshm-file');
+  if (ov) check('qshm / bare Atomics pair, same process', ov.value, '≤ 1.3×', '×', ov.value <= 1.3);
+  // Issue 14: qshm ≤ Qt (ratios qshm / Qt ≤ 1) on hand-off, attach+detach and the sysv lock.
+  const atMost = (label, a, b, limit, field = 'value') => {
+    if (a && b) check(label, a[field] / b[field], `≤ ${limit}×`, '×', a[field] / b[field] <= limit);
+  };
   const th = v('handoff', 'qt');
-  if (qh && th) check('Qt / qshm hand-off median', th.value / qh.value, '(info)', '×', null);
-  const sl = v('lock', 'qshm-sysv');
-  if (sl && tl) check("Qt / qshm 'sysv' lock+unlock", tl.value / sl.value, '(info)', '×', null);
-  const sa = v('attach', 'qshm-sysv');
-  const ta = v('attach', 'qt');
-  if (sa && ta) check("Qt / qshm 'sysv' attach+detach", ta.value / sa.value, '(info)', '×', null);
+  atMost('qshm / Qt hand-off median', v('handoff', 'qshm-file'), th, 1);
+  atMost('qshm / Qt hand-off p99', v('handoff', 'qshm-file'), th, 1, 'p99');
+  atMost('qshm / C floor hand-off median', v('handoff', 'qshm-file'), v('handoff', 'floor'), 1.3);
+  atMost('qshm / Qt hand-off median, pinned', v('pinned', 'qshm-file'), v('pinned', 'qt'), 1);
+  const jf = v('handoff', 'js-floor');
+  if (jf && th) check('JS floor / Qt hand-off median (Node itself)', jf.value / th.value, '(info)', '×', null);
+  const qh = v('handoff', 'qshm-file');
+  if (jf && qh) check('qshm / JS floor hand-off median', qh.value / jf.value, '(info)', '×', null);
+  atMost('qshm / Qt attach+detach', v('attach', 'qshm-file'), v('attach', 'qt'), 1);
+  atMost("qshm 'sysv' / Qt lock+unlock", v('lock', 'qshm-sysv'), tl, 1);
+  atMost("qshm 'sysv' / Qt attach+detach", v('attach', 'qshm-sysv'), v('attach', 'qt'), 1);
+  for (const size of Object.keys(P.create)) {
+    const q = v(`create-${size}`, 'qshm-file');
+    const t = v(`create-${size}`, 'qt');
+    if (q && t) check(`qshm / Qt create+detach ${size}`, q.value / t.value, '(info)', '×', null);
+  }
+  const cp = v('copy', 'qshm-file');
+  const cf = v('copy', 'floor');
+  if (cp && cf) check('qshm copy / C memcpy', cp.value / cf.value, '≥ 0.95×', '×', cp.value / cf.value >= 0.95);
   return out;
 }
 
@@ -521,7 +557,8 @@ async function main() {
   notes.push('mmap-io (npm) is not measured: it does not build on Node 20 without extra compiler flags, and it only maps memory (no lock); its copy speed would be the memcpy line.');
   for (const n of notes) log(`note: ${n}`);
 
-  const cases = CASES.filter((c) => (!ONLY || ONLY.includes(c.group)) &&
+  const cases = CASES.filter((c) => (!ONLY || ONLY.includes(c.group) || ONLY.includes(c.group.split('-')[0])) &&
+    (!IMPL_ONLY || IMPL_ONLY.includes(c.impl)) &&
     !(c.impl === 'qt' && built.qt) && !(c.impl === 'floor' && built.floor));
   const trials = new Map(cases.map((c) => [c, []]));
   const t0 = Date.now();
@@ -569,10 +606,15 @@ async function main() {
       agg.api = ok.map((r) => r.api);
       agg.bare = ok.map((r) => r.bare);
     }
-    if (c.group === 'handoff') {
+    if (c.group === 'handoff' || c.group === 'pinned') {
       const all = ok.flatMap((r) => r.samples);
+      const same = ok.flatMap((r) => r.same);
       agg.value = median(all);
       agg.p99 = pct(all, 99);
+      // Placement: where the woken process ran, and what each placement cost.
+      agg.sameShare = same.reduce((s, x) => s + x, 0) / same.length;
+      agg.sameCpuMedian = median(all.filter((_, i) => same[i]));
+      agg.otherCpuMedian = median(all.filter((_, i) => !same[i]));
       agg.min = Math.min(...all); // of single hand-overs (trials: per-trial medians and p99s)
       agg.max = Math.max(...all);
       agg.samples = all.length;
@@ -606,7 +648,8 @@ async function main() {
   log();
   log('Detail (median, min..max over trials):');
   const detail = [['case', 'impl', 'median', 'min..max', 'unit']];
-  const units = { overhead: '× bare Atomics pair', lock: 'ns/pair', contend: 'ops/s', handoff: 'µs (p99 in brackets)', attach: 'µs/pair', copy: 'GB/s' };
+  const units = { overhead: '× bare Atomics pair', lock: 'ns/pair', contend: 'ops/s', handoff: 'µs (p99 in brackets)',
+    pinned: 'µs (p99 in brackets)', attach: 'µs/pair', 'create-4k': 'µs/pair', 'create-1g': 'µs/pair', copy: 'GB/s' };
   for (const c of cases) {
     const r = results[c.group][c.impl];
     if (r.unavailable || r.error) {
@@ -616,9 +659,11 @@ async function main() {
     const f = c.group === 'contend' ? fmt.ops : c.group === 'lock' ? fmt.ns : c.group === 'copy' ? fmt.gbs
       : c.group === 'overhead' ? (x) => x.toFixed(2) : fmt.us;
     const extra = c.group === 'overhead' ? ` (qshm ${fmt.ns(median(r.api))} ns, bare ${fmt.ns(median(r.bare))} ns)`
-      : c.group === 'handoff' ? ` [${fmt.us(r.p99)}]${r.late ? ` (${r.late} late entries dropped)` : ''}` : c.group === 'contend'
+      : c.group === 'handoff' || c.group === 'pinned' ? ` [${fmt.us(r.p99)}] ${fmt.share(r.sameShare)} on the unlocker's CPU` +
+        ` (there ${fmt.us(r.sameCpuMedian)}, elsewhere ${fmt.us(r.otherCpuMedian)})${r.late ? ` (${r.late} late entries dropped)` : ''}`
+      : c.group === 'contend'
       ? ` (lost ${r.lost}, ${r.switchesPer1000.toFixed(1)} hand-overs/1000 ops, role 0 share ${(100 * r.share0).toFixed(0)}%)` : '';
-    const range = c.group === 'handoff'
+    const range = c.group === 'handoff' || c.group === 'pinned'
       ? `${fmt.us(Math.min(...r.trials.map((x) => x.median)))}..${fmt.us(Math.max(...r.trials.map((x) => x.median)))}`
       : `${f(r.min)}..${f(r.max)}`;
     detail.push([c.group, IMPLS[c.impl], f(r.value) + extra, range, units[c.group]]);
