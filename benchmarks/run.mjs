@@ -9,7 +9,7 @@
  *
  * --trials N  trials per case (default 7; --quick: 3 with shorter runs)
  * --latest    also write benchmarks/results-latest.json (the committed representative run)
- * --only      run only some groups: lock, overhead, contend, handoff, pinned, attach, create, copy
+ * --only      run only some groups: lock, overhead, contend, handoff, pinned, attach, create, copy, runtimes
  * --impls     run only some implementations: qshm-file, qshm-sysv, qt, plf, floor, js-floor
  *
  * Writes benchmarks/results/<timestamp>.json (gitignored). Builds benchmarks/.bin/floor (gcc)
@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runtimeColumns, runtimeTable } from './runtimes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -579,6 +580,15 @@ async function main() {
     }
     process.stdout.write('\n');
   }
+  // Bun and Deno (information): the same qshm peer under each runtime installed as a devDependency.
+  let runtimes = null;
+  if (!ONLY || ONLY.includes('runtimes')) {
+    try {
+      runtimes = await runtimeColumns({ batches: P.batches, lockPairs: P.pairs['qshm-file'], attachPairs: P.attachPairs['qshm-file'] });
+    } catch (e) {
+      notes.push(`runtimes: not measured (${e.message})`);
+    }
+  }
   const leftovers = cleanup(true);
   const seconds = (Date.now() - t0) / 1000;
 
@@ -683,6 +693,12 @@ async function main() {
   log('README table (Markdown):');
   log(markdown(rows));
   log();
+  if (runtimes) {
+    results.runtimes = runtimes;
+    log('qshm under Node, Bun and Deno (information):');
+    log(runtimeTable(runtimes));
+    log();
+  }
   log(machineLine);
   log();
   if (errors.length) {

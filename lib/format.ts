@@ -61,6 +61,19 @@ export function slotLockByte(slotTableOffset: number, i: number): number {
   return slotTableOffset + 4 * i;
 }
 
+/**
+ * Writes a fresh header for `dataSize` bytes of data into `b` (the first HEADER_SIZE bytes of a
+ * zero-filled segment), the magic last: a valid magic means a complete header. @internal
+ */
+export function writeFreshHeader(b: Buffer, dataSize: number): void {
+  b.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
+  b.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
+  b.writeBigUInt64LE(BigInt(dataSize), Layout.DATA_SIZE_OFFSET);
+  b.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
+  b.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
+  MAGIC.copy(b, Layout.MAGIC_OFFSET);
+}
+
 /** The C header with the same constants, for C peers (generated, never hand-written). */
 export function cHeaderText(): string {
   const lines = [

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
-import { Layout, MAGIC, MAX_GENERATION, slotLockByte } from '../format.js';
+import { Layout, MAGIC, MAX_GENERATION, slotLockByte, writeFreshHeader } from '../format.js';
 import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
 import { HeaderLock, futexSleeper } from '../lock.js';
 import type { Attachment } from './backend.js';
@@ -91,13 +91,7 @@ export function initHeader(fd: number, dataSize: number, fn: string, path?: stri
   }
   const map = check(native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ | C.PROT_WRITE, 0), fn, 'mmap', path);
   try {
-    const b = Buffer.from(map);
-    b.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
-    b.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
-    b.writeBigUInt64LE(BigInt(dataSize), Layout.DATA_SIZE_OFFSET);
-    b.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
-    b.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
-    MAGIC.copy(b, Layout.MAGIC_OFFSET); // last: a valid magic means a complete header
+    writeFreshHeader(Buffer.from(map), dataSize);
   } finally {
     native.unmap(map);
   }

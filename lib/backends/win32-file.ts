@@ -22,7 +22,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { MAX_MAPPING, win32, type Win32Binding } from '../native.js';
-import { Layout, MAGIC, MAX_GENERATION } from '../format.js';
+import { Layout, MAX_GENERATION, writeFreshHeader } from '../format.js';
 import { legacyKeyName } from '../keys.js';
 import { AccessMode, SharedMemoryError, qshmError, winError, winErrorName } from '../errors.js';
 import { HeaderLock, type LockSleeper } from '../lock.js';
@@ -166,13 +166,7 @@ function writeHeader(w: Win32Binding, file: number, dataSize: number, path: stri
   try {
     const view = w.viewMap(m.handle, K.FILE_MAP_READ | K.FILE_MAP_WRITE, 0, Layout.HEADER_SIZE);
     if (typeof view === 'number') throw winError(CREATE, view, 'MapViewOfFile', path);
-    const b = Buffer.from(view);
-    b.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
-    b.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
-    b.writeBigUInt64LE(BigInt(dataSize), Layout.DATA_SIZE_OFFSET);
-    b.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
-    b.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
-    MAGIC.copy(b, Layout.MAGIC_OFFSET);
+    writeFreshHeader(Buffer.from(view), dataSize);
     w.unmap(view);
   } finally {
     w.handleClose(m.handle);
