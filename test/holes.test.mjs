@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Issue 11: the holes found by hostile input and a line-by-line API read — path escape through
 // relative native keys, loose argument checks, Qt fidelity (setKey(''), enums on the class),
-// the memfd label cost. Each test fails on the code before the fix.
+// the memfd label cost, and remove() of a System V native key. Each test targets a failure the
+// issue reported on the code before its fix.
 import { expect } from 'chai';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
