@@ -11,7 +11,7 @@
  *   node js-peer.mjs <impl> createdetach <key> <batches> <pairs-per-batch> <bytes>  (destroying detach)
  *   node js-peer.mjs qshm-file copy <key> <MiB> <repeats>
  *
- * impl: `qshm-file` and `qshm-sysv` (QSharedMemory with that backend), `plf` (proper-lockfile
+ * impl: `qshm-file`, `qshm-sysv` and (on Windows) `qshm-windows` (QSharedMemory with that backend), `plf` (proper-lockfile
  * lockSync/release on a file in /dev/shm; a qshm segment is used only as the shared memory that
  * holds the counter and the control block, never its lock). Mode `overhead` times qshm's
  * lock()+unlock() against a bare Atomics.compareExchange pair on the same kind of mapped memory
@@ -79,13 +79,18 @@ function segment(options) {
   return shm;
 }
 
+/** qshm implementations: the backend each one passes (undefined: the platform's default, 'file'). */
+const QSHM_BACKENDS = { 'qshm-file': undefined, 'qshm-sysv': 'sysv', 'qshm-windows': 'windows' };
+/** The QSharedMemory options of this run's qshm implementation. */
+const qshmOptions = () => (QSHM_BACKENDS[impl] ? { backend: QSHM_BACKENDS[impl] } : undefined);
+
 /**
  * A lock under test: `api` has lock()/unlock() methods (for qshm the QSharedMemory itself, so
  * the loops call its methods exactly as an application would), `shm` the memory it guards.
  */
 function makeLock(role) {
-  if (impl === 'qshm-file' || impl === 'qshm-sysv') {
-    const shm = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+  if (impl in QSHM_BACKENDS) {
+    const shm = segment(qshmOptions());
     open(shm, role);
     return { shm, api: shm };
   }
@@ -238,9 +243,9 @@ async function main() {
     await finish(l, undefined);
   } else if (mode === 'attachdetach') {
     const [batches, pairs] = rest.map(Number);
-    const owner = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    const owner = segment(qshmOptions());
     open(owner, undefined);
-    const other = new QSharedMemory(key, impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    const other = new QSharedMemory(key, qshmOptions());
     const samples = timeBatches(batches, pairs, (n) => {
       for (let i = 0; i < n; i++) {
         if (!other.attach()) die(`attach: ${other.errorString()}`);
@@ -253,7 +258,7 @@ async function main() {
     // Qt's create-then-destroy shape: one object creates the segment and detaches (the last
     // attachment, so the segment is removed), again and again.
     const [batches, pairs, bytes] = rest.map(Number);
-    const shm = segment(impl === 'qshm-sysv' ? { backend: 'sysv' } : undefined);
+    const shm = segment(qshmOptions());
     const samples = timeBatches(batches, pairs, (n) => {
       for (let i = 0; i < n; i++) {
         if (!shm.create(bytes)) die(`create: ${shm.errorString()}`);

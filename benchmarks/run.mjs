@@ -9,7 +9,8 @@
  *
  * --trials N  trials per case (default 7; --quick: 3 with shorter runs)
  * --latest    also write benchmarks/results-latest.json (the committed representative run)
- * --only      run only some groups: lock, overhead, contend, handoff, pinned, attach, create, copy, runtimes
+ * --only      run only some groups: lock, overhead, contend, handoff, pinned, attach, create, copy, runtimes,
+ *             win32 (the Windows table: node.exe under Wine, benchmarks/win32.mjs; --only win32 runs it alone)
  * --impls     run only some implementations: qshm-file, qshm-sysv, qt, plf, floor, js-floor
  *
  * Writes benchmarks/results/<timestamp>.json (gitignored). Builds benchmarks/.bin/floor (gcc)
@@ -23,6 +24,7 @@ import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimeColumns, runtimeTable } from './runtimes.mjs';
+import { win32Bench, win32Failed, win32Report } from './win32.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -538,6 +540,7 @@ function ratios(results) {
 async function main() {
   const env = machine();
   const log = (s = '') => process.stdout.write(`${s}\n`);
+  if (ONLY?.every((g) => g === 'win32')) return win32Only(env, log);
   log(`qshm benchmarks: ${env.nproc} × ${env.cpu}, Linux ${env.kernel}, Node ${env.node}, ` +
     `Qt ${env.qt ?? 'not installed'}, proper-lockfile ${env.properLockfile}`);
   log(`${TRIALS} trials per case, each in fresh processes, interleaved; load average ${env.loadavgStart.join(' ')}`);
@@ -589,6 +592,8 @@ async function main() {
       notes.push(`runtimes: not measured (${e.message})`);
     }
   }
+  // Windows (issue 9): node.exe under Wine, after the Linux part; one line when Wine is missing.
+  const win32 = !ONLY || ONLY.includes('win32') ? await win32Bench({ quick, log }) : null;
   const leftovers = cleanup(true);
   const seconds = (Date.now() - t0) / 1000;
 
@@ -699,6 +704,11 @@ async function main() {
     log(runtimeTable(runtimes));
     log();
   }
+  if (win32) {
+    results.win32 = win32;
+    log(win32Report(win32, { table, markdown }));
+    log();
+  }
   log(machineLine);
   log();
   if (errors.length) {
@@ -721,7 +731,18 @@ async function main() {
   log(`wrote ${relative(root, file)}${flag('--latest') ? ' and benchmarks/results-latest.json' : ''} (${seconds.toFixed(0)} s)`);
   const lost = Object.values(results.contend ?? {}).some((r) => r.lost > 0);
   if (lost) log('FAILURE: lost updates under a lock (see the table)');
-  process.exitCode = errors.length || leftovers.length || lost ? 1 : 0;
+  process.exitCode = errors.length || leftovers.length || lost || (win32 && win32Failed(win32)) ? 1 : 0;
+}
+
+/** `--only win32`: the Windows table alone, its own results file (never results-latest.json). */
+async function win32Only(env, log) {
+  const win32 = await win32Bench({ quick, log });
+  log(win32Report(win32, { table, markdown }));
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}-win32.json`);
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), env, win32 }, null, 2)}\n`);
+  log(`wrote ${relative(root, file)}${flag('--latest') ? ' (--latest ignored: results-latest.json keeps the full run)' : ''}`);
+  process.exitCode = win32Failed(win32) ? 1 : 0;
 }
 
 await main();

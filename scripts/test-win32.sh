@@ -38,14 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  wineboot -i >/dev/null 2>&1 || true   # warns that wine32 is missing on a wine64-only install: harmless
-  # Node 20 refuses Wine's default Windows 7 (exit 216).
-  wine reg add 'HKCU\Software\Wine' /v Version /d win10 /f >/dev/null 2>&1
-  # No debugger for crashing processes (the ReadOnly test crashes one on purpose).
-  wine reg delete 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug' /v Debugger /f >/dev/null 2>&1 || true
-  wineserver -w
-fi
+bash scripts/wine-prefix.sh
 wine "$NODE_EXE" -e "console.log('Windows node', process.version, process.platform, process.arch, 'under', require('os').release())" >"$LOG" 2>&1 || true
 cat "$LOG"
 
