@@ -168,6 +168,16 @@ export async function win32Bench({ quick = false, log = (s) => process.stdout.wr
   const owned = !process.env.QSHM_WINEPREFIX;
   const prefix = process.env.QSHM_WINEPREFIX ?? mkdtempSync(join(tmpdir(), 'qshm-wine-bench.'));
   const env = { wine: spawnSync('wine', ['--version'], { encoding: 'utf8' }).stdout.trim(), loadavgStart: loadavg().map((x) => +x.toFixed(2)) };
+  // Ends the prefix's processes and removes an owned prefix, also when the bench is interrupted.
+  const endWine = () => {
+    step('wineserver', ['-k'], { env: wineEnv(prefix) }, 30_000);
+    step('wineserver', ['-w'], { env: wineEnv(prefix) }, 30_000);
+  };
+  const onExit = () => {
+    endWine();
+    if (owned) rmSync(prefix, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   let run = null;
   let prefixError;
   try {
@@ -176,9 +186,9 @@ export async function win32Bench({ quick = false, log = (s) => process.stdout.wr
     // Hard stop: the budget, then at most one timed-out contended case and one more case.
     if (!prefixError) run = await runDriver(prefix, cfg, cfg.budgetMs + 3 * cfg.stepTimeoutMs + 15_000);
   } finally {
-    step('wineserver', ['-k'], { env: wineEnv(prefix) }, 30_000); // ends every process left in the prefix
-    step('wineserver', ['-w'], { env: wineEnv(prefix) }, 30_000);
+    endWine(); // ends every process left in the prefix, as npm run test:win32 does
   }
+  process.off('exit', onExit);
   const leftovers = prefixLeftovers(prefix, cfg.token);
   if (owned) rmSync(prefix, { recursive: true, force: true });
   if (prefixError) return { title: WIN32_TITLE, unavailable: `the Wine prefix could not be made: ${prefixError}` };
@@ -261,6 +271,7 @@ export function win32Report(r, { table, markdown }) {
 export const win32Failed = (r) => !r.unavailable && (Object.values(r.contend ?? {}).some((x) => x.lost > 0) || r.leftovers.length > 0);
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)); // runs the 'exit' clean-up
   const simple = (rows) => rows.map((row) => row.join(' | ')).join('\n');
   const r = await win32Bench({ quick: process.argv.includes('--quick') });
   process.stdout.write(`${win32Report(r, { table: simple, markdown: simple })}\n`);
