@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { C, native } from './native.js';
-import { Layout, slotLockByte } from './format.js';
+import { Layout, MAX_GENERATION, slotLockByte } from './format.js';
 import { negErrno } from './errors.js';
 
 /** What an acquisition attempt ended with. @internal */
@@ -56,19 +56,37 @@ export class HeaderLock {
   readonly #sleeper: LockSleeper;
   readonly #slotTable: number;
   readonly #slotCount: number;
-  /** This attachment's holder token (bit 31 clear, never 0). */
-  readonly token: number;
+  readonly #slot: number;
+  /**
+   * This attachment's holder token (bit 31 clear), or 0 until it is first needed: it is made
+   * and published in the slot entry on the first lock attempt, always before the lock word
+   * can name it, so a waiter checking a holder always finds the holder's token published
+   * (docs/format.md §6). An attachment that never locks never writes to the header.
+   */
+  token = 0;
 
-  constructor(words: Int32Array, slotTable: number, slotCount: number, token: number, sleeper: LockSleeper) {
+  /** `token`: one already published in the slot's entry (0: make one at the first lock). */
+  constructor(words: Int32Array, slotTable: number, slotCount: number, slot: number, sleeper: LockSleeper, token = 0) {
     this.#words = words;
     this.#sleeper = sleeper;
     this.#slotTable = slotTable;
     this.#slotCount = slotCount;
+    this.#slot = slot;
     this.token = token;
   }
 
   /** One compare-and-swap: 0 → token. */
-  readonly tryFast = (): boolean => Atomics.compareExchange(this.#words, LOCK_INDEX, 0, this.token) === 0;
+  readonly tryFast = (): boolean => Atomics.compareExchange(this.#words, LOCK_INDEX, 0, this.token || this.#publishToken()) === 0;
+
+  /** Makes this attachment's token (docs/format.md §6, steps 7 and 8) and publishes it in its slot entry. */
+  #publishToken(): number {
+    const w = this.#words;
+    let gen = 0;
+    while (gen === 0) gen = (Atomics.add(w, Layout.TOKEN_COUNTER_OFFSET / 4, 1) + 1) & MAX_GENERATION;
+    const token = gen * (1 << Layout.SLOT_BITS) + this.#slot;
+    Atomics.store(w, this.#slotTable / 4 + this.#slot, token);
+    return (this.token = token);
+  }
 
   /**
    * Blocks until held or `timeoutMs` (< 0: forever) runs out.
@@ -176,7 +194,7 @@ export class HeaderLock {
   /** Releases a lock this token holds; false if the word does not name us. */
   release(): boolean {
     const w = this.#words;
-    if (w.length === 0) return false; // unmapped: detach() already released it
+    if (w.length === 0 || this.token === 0) return false; // unmapped (detach() released it), or never locked
     if (Atomics.compareExchange(w, LOCK_INDEX, this.token, 0) === this.token) return true; // uncontended
     for (;;) {
       const v = Atomics.load(w, LOCK_INDEX);
@@ -189,7 +207,7 @@ export class HeaderLock {
 
   /** Whether the word currently names this token. */
   isHeldByMe(): boolean {
-    return this.#words.length > 0 && (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
+    return this.token !== 0 && this.#words.length > 0 && (Atomics.load(this.#words, LOCK_INDEX) & Layout.TOKEN_MASK) === this.token;
   }
 }
 

@@ -64,12 +64,20 @@ export interface NativeBinding {
   fallocate(fd: number, offset: number, length: number): number;
   fchmod(fd: number, mode: number): number;
   fstat(fd: number): NativeStat | number;
+  /** fstat into `out` (size, ino, dev, nlink, mode, uid, gid, as {@link NativeStat}): 0 or -errno. */
+  fstat(fd: number, out: Float64Array): number;
   lstat(path: string): NativeStat | number;
   unlink(path: string): number;
   linkFd(fd: number, path: string): number;
   ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
   ofdGetLock(fd: number, type: number, start: number, len: number): number;
   mmap(fd: number, length: number, prot: number, offset: number): ArrayBuffer | number;
+  /**
+   * One mmap of the file's first `firstLength + secondLength` bytes handed out as two
+   * mappings (each unmapped on its own; the memory goes with the second unmap), the second
+   * with `secondProt`. `firstLength` is a multiple of the page size.
+   */
+  mmapPair(fd: number, firstLength: number, firstProt: number, secondLength: number, secondProt: number): [ArrayBuffer, ArrayBuffer] | number;
   unmap(mapping: ArrayBuffer): number;
   mappingLive(mapping: ArrayBuffer): boolean;
   futexWait(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): number;
@@ -88,6 +96,8 @@ export interface NativeBinding {
   semctlGetval(id: number, num: number): number;
   semctlRmid(id: number): number;
   semop(id: number, op: number, flags: number, timeoutMs: number): number;
+  /** semop(id, op (-1 or 1), SEM_UNDO) waiting forever, with the cheapest call (int32 arguments): 0 or -errno. */
+  semopUndo(id: number, op: number): number;
   shmOpen(name: string, flags: number, mode: number): number;
   shmUnlink(name: string): number;
   semOpen(name: string, flags: number, mode: number, value: number): SemHandle | number;

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -77,11 +78,20 @@ namespace {
 
 struct AddonState;
 
-// One mapping handed to JavaScript as exactly one ArrayBuffer.
-struct Mapping {
+// One piece of memory from one map call (mmap, shmat, MapViewOfFile), released as a whole when
+// the last of its views is released.
+struct Region {
   void* addr;
   size_t len;
   UnmapFn unmap;
+  int views;
+};
+
+// One view of a region handed to JavaScript as exactly one ArrayBuffer.
+struct Mapping {
+  void* addr;
+  size_t len;
+  Region* region;
   bool live;
   AddonState* state;
   bool creating;   // inside napi_create_external_arraybuffer
@@ -89,8 +99,10 @@ struct Mapping {
 };
 
 // Per-environment (main thread or worker) ownership, released when the environment ends.
+// Live views are found by their address: an ArrayBuffer whose data pointer and length match a
+// live view is that view (no other memory can have that address while it is mapped).
 struct AddonState {
-  std::set<Mapping*> maps;
+  std::unordered_map<void*, Mapping*> maps;
   std::map<const ResourceKind*, std::set<intptr_t>> owned;
   bool closed = false;  // the environment is being torn down: own nothing new
 };
@@ -105,9 +117,14 @@ AddonState* State(napi_env env) {
 int Release(Mapping* m) {
   if (!m->live) return 0;
   m->live = false;
-  if (m->state) m->state->maps.erase(m);
+  if (m->state) m->state->maps.erase(m->addr);
   m->state = nullptr;
-  return m->unmap(m->addr, m->len);
+  Region* r = m->region;
+  m->region = nullptr;
+  if (--r->views > 0) return 0;
+  int result = r->unmap(r->addr, r->len);
+  delete r;
+  return result;
 }
 
 // Runs when the environment (the main thread at exit, or a worker thread) ends: releases
@@ -116,7 +133,8 @@ int Release(Mapping* m) {
 // else, because async work may still complete during teardown.
 void Cleanup(void* data) {
   AddonState* st = static_cast<AddonState*>(data);
-  std::set<Mapping*> maps = st->maps;
+  std::vector<Mapping*> maps;
+  for (const auto& e : st->maps) maps.push_back(e.second);
   for (Mapping* m : maps) Release(m);
   for (auto& kind : st->owned) {
     for (intptr_t h : kind.second) kind.first->close(h);
@@ -125,49 +143,85 @@ void Cleanup(void* data) {
   st->closed = true;
 }
 
-const napi_type_tag kMapTag = {0x71736d6d61707070ULL, 0x1e5c0d3b9a0f4c21ULL};
-
 void FinalizeMapping(napi_env, void*, void* hint) {
   Mapping* m = static_cast<Mapping*>(hint);
   Release(m);
   if (m->creating) {
-    m->finalized = true;  // MakeMapping still owns the struct
+    m->finalized = true;  // MakeView still owns the struct
     return;
   }
   delete m;
 }
 
-Mapping* GetMapping(const Napi::CallbackInfo& info, size_t i) {
+// The view behind argument i. Null after a TypeError, or with *gone set when the ArrayBuffer
+// was detached (unmapped).
+Mapping* GetMapping(const Napi::CallbackInfo& info, size_t i, bool* gone) {
   Napi::Env env = info.Env();
-  if (info.Length() <= i || !info[i].IsArrayBuffer()) {
+  *gone = false;
+  void* data = nullptr;
+  size_t len = 0;
+  if (info.Length() <= i || !info[i].IsArrayBuffer() ||
+      napi_get_arraybuffer_info(env, info[i], &data, &len) != napi_ok) {
     Fail(env, "qshm native: expected a mapping ArrayBuffer");
     return nullptr;
   }
-  bool ok = false;
-  napi_check_object_type_tag(env, info[i], &kMapTag, &ok);
-  if (!ok) {
-    Fail(env, "qshm native: ArrayBuffer is not a qshm mapping");
+  AddonState* st = State(env);
+  if (st && data) {
+    auto it = st->maps.find(data);
+    if (it != st->maps.end() && it->second->len == len) return it->second;
+  }
+  if (!data) {
+    *gone = true;  // detached by unmap
     return nullptr;
   }
-  void* p = nullptr;
-  napi_unwrap(env, info[i], &p);
-  return static_cast<Mapping*>(p);
+  Fail(env, "qshm native: ArrayBuffer is not a qshm mapping");
+  return nullptr;
 }
 
 // Detaches the ArrayBuffer (every view of it reads as length 0) and releases the memory.
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
-  Mapping* m = GetMapping(info, 0);
-  if (!m) return info.Env().Undefined();
-  if (!m->live) return N(info.Env(), 0);
+  bool gone;
+  Mapping* m = GetMapping(info, 0, &gone);
+  if (!m) return gone ? N(info.Env(), 0) : info.Env().Undefined();
   int r = Release(m);
   napi_detach_arraybuffer(info.Env(), info[0]);
   return N(info.Env(), r);
 }
 
 Napi::Value MappingLive(const Napi::CallbackInfo& info) {
-  Mapping* m = GetMapping(info, 0);
-  if (!m) return info.Env().Undefined();
-  return Napi::Boolean::New(info.Env(), m->live);
+  bool gone;
+  Mapping* m = GetMapping(info, 0, &gone);
+  if (!m && !gone) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), m != nullptr);
+}
+
+// Wraps one view of region r in an external ArrayBuffer that holds one of the region's views.
+// On failure the view is released and the status returned.
+napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value* out,
+                     Mapping** made = nullptr) {
+  void* addr = static_cast<char*>(r->addr) + off;
+  Mapping* m = new Mapping{addr, len, r, true, State(env), true, false};
+  napi_status s = napi_create_external_arraybuffer(env, addr, len, FinalizeMapping, m, out);
+  m->creating = false;
+  if (s != napi_ok) {
+    // Node may or may not have run the finalizer already; Release is idempotent.
+    Release(m);
+    delete m;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return s;
+  }
+  if (m->state) m->state->maps[addr] = m;
+  if (made) *made = m;
+  return napi_ok;
+}
+
+Napi::Value StatusError(Napi::Env env, napi_status s) {
+  return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
 }
 
 // ---- async jobs ----
@@ -242,38 +296,46 @@ bool Disown(napi_env env, const ResourceKind& kind, intptr_t handle) {
 
 // ---- mappings ----
 Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, UnmapFn unmap) {
-  Mapping* m = new Mapping{addr, len, unmap, true, State(env), true, false};
+  Region* r = new Region{addr, len, unmap, 1};
   napi_value ab;
-  napi_status s = napi_create_external_arraybuffer(env, addr, len, FinalizeMapping, m, &ab);
-  m->creating = false;
+  napi_status s = MakeView(env, r, 0, len, &ab);
+  return s == napi_ok ? Napi::Value(env, ab) : StatusError(env, s);
+}
+
+Napi::Value MakeMappingPair(Napi::Env env, void* addr, size_t first, size_t second, UnmapFn unmap) {
+  Region* r = new Region{addr, first + second, unmap, 2};
+  napi_value a, b;
+  Mapping* ma = nullptr;
+  napi_status s = MakeView(env, r, 0, first, &a, &ma);
   if (s != napi_ok) {
-    // Node may or may not have run the finalizer already; Release is idempotent.
-    Release(m);
-    delete m;
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value ignored;
-      napi_get_and_clear_last_exception(env, &ignored);
+    // The second view will never be made: drop its share of the region too.
+    if (--r->views == 0) {
+      r->unmap(r->addr, r->len);
+      delete r;
     }
-    return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
+    return StatusError(env, s);
   }
-  napi_type_tag_object(env, ab, &kMapTag);
-  m->state->maps.insert(m);
-  // Remember the Mapping on the buffer itself so unmap can find it.
-  napi_wrap(env, ab, m, nullptr, nullptr, nullptr);
-  return Napi::Value(env, ab);
+  s = MakeView(env, r, first, second, &b);
+  if (s != napi_ok) {
+    Release(ma);  // the region's last view: unmaps it
+    napi_detach_arraybuffer(env, a);
+    return StatusError(env, s);
+  }
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair.Set(0u, Napi::Value(env, a));
+  pair.Set(1u, Napi::Value(env, b));
+  return pair;
 }
 
 uint32_t* MappingWord(const Napi::CallbackInfo& info, int* err) {
-  Mapping* m = GetMapping(info, 0);
-  if (!m) return nullptr;
-  int64_t off = 0;
-  if (!Int(info, 1, &off)) return nullptr;
-  if (!m->live) {
-    *err = -EBADF;
+  bool gone;
+  Mapping* m = GetMapping(info, 0, &gone);
+  if (!m) {
+    if (gone) *err = -EBADF;
     return nullptr;
   }
+  int64_t off = 0;
+  if (!Int(info, 1, &off)) return nullptr;
   if (off < 0 || off % 4 != 0 || static_cast<size_t>(off) + 4 > m->len) {
     *err = -EINVAL;
     return nullptr;

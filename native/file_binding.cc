@@ -78,12 +78,34 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   return N(info.Env(), sys::Fchmod(static_cast<int>(fd), static_cast<int>(mode)));
 }
 
+// The stat fields in StatObject's order, written into a Float64Array of at least 7 elements.
+bool StatInto(const Napi::CallbackInfo& info, size_t i, const sys::FileStat& st) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      v.As<Napi::TypedArray>().ElementLength() < 7) {
+    return Fail(info.Env(), "qshm native: expected a Float64Array of 7 elements");
+  }
+  double* out = v.As<Napi::Float64Array>().Data();
+  out[0] = static_cast<double>(st.size);
+  out[1] = static_cast<double>(st.ino);
+  out[2] = static_cast<double>(st.dev);
+  out[3] = static_cast<double>(st.nlink);
+  out[4] = static_cast<double>(st.mode);
+  out[5] = static_cast<double>(st.uid);
+  out[6] = static_cast<double>(st.gid);
+  return true;
+}
+
+// fd[, out]: with out (a Float64Array), the fields go there and the result is 0, which is
+// cheaper than making an object.
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
   int64_t fd;
   if (!Fd(info, 0, &fd)) return info.Env().Undefined();
   sys::FileStat st;
   int r = sys::Fstat(static_cast<int>(fd), &st);
-  return r < 0 ? N(info.Env(), r) : StatObject(info.Env(), st);
+  if (r < 0) return N(info.Env(), r);
+  if (info.Length() < 2) return StatObject(info.Env(), st);
+  return StatInto(info, 1, st) ? N(info.Env(), 0) : info.Env().Undefined();
 }
 
 Napi::Value Lstat(const Napi::CallbackInfo& info) {
@@ -140,6 +162,34 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   return MakeMapping(info.Env(), p, static_cast<size_t>(len), sys::Munmap);
 }
 
+// fd, firstLen, firstProt, secondLen, secondProt: one mmap of the file's first
+// firstLen + secondLen bytes (with firstProt), the second part then mprotect'ed to secondProt
+// if that differs; handed out as two views, [first, second]: one system call instead of two
+// for a header and its data.
+Napi::Value MmapPair(const Napi::CallbackInfo& info) {
+  int64_t fd, len1, prot1, len2, prot2;
+  if (!Fd(info, 0, &fd) || !Int(info, 1, &len1) || !Int(info, 2, &prot1) || !Int(info, 3, &len2) ||
+      !Int(info, 4, &prot2)) {
+    return info.Env().Undefined();
+  }
+  // mprotect needs the second part to start on a page boundary; a plain pair does not.
+  if (len1 <= 0 || len2 <= 0 || (prot2 != prot1 && len1 % sys::PageSize() != 0)) {
+    return N(info.Env(), -EINVAL);
+  }
+  size_t first = static_cast<size_t>(len1), second = static_cast<size_t>(len2);
+  int err = 0;
+  void* p = sys::Mmap(first + second, static_cast<int>(prot1), static_cast<int>(fd), 0, &err);
+  if (!p) return N(info.Env(), -err);
+  if (prot2 != prot1) {
+    int r = sys::Mprotect(static_cast<char*>(p) + first, second, static_cast<int>(prot2));
+    if (r < 0) {
+      sys::Munmap(p, first + second);
+      return N(info.Env(), r);
+    }
+  }
+  return MakeMappingPair(info.Env(), p, first, second, sys::Munmap);
+}
+
 void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capabilities* caps) {
   Export(env, exports, "open", Open);
   Export(env, exports, "close", Close);
@@ -154,6 +204,7 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   Export(env, exports, "ofdLock", OfdLock);
   Export(env, exports, "ofdGetLock", OfdGetLock);
   Export(env, exports, "mmap", Mmap);
+  Export(env, exports, "mmapPair", MmapPair);
   QSHM_CONSTANT(constants, O_RDONLY);
   QSHM_CONSTANT(constants, O_WRONLY);
   QSHM_CONSTANT(constants, O_RDWR);

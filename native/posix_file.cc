@@ -145,5 +145,9 @@ void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err) {
 
 int Munmap(void* addr, size_t len) { return munmap(addr, len) < 0 ? -errno : 0; }
 
+int Mprotect(void* addr, size_t len, int prot) {
+  return mprotect(addr, len, prot) < 0 ? -errno : 0;
+}
+
 }  // namespace sys
 }  // namespace qshm

@@ -42,6 +42,7 @@ bool HasOfdLocks();
 int PageSize();
 void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err);
 int Munmap(void* addr, size_t len);
+int Mprotect(void* addr, size_t len, int prot);
 
 // ---- futex (linux_futex.cc) ----
 // Shared (not FUTEX_PRIVATE) wait/wake on a 32-bit word in a MAP_SHARED mapping.

@@ -109,6 +109,24 @@ Napi::Value Semop(const Napi::CallbackInfo& info) {
                                   static_cast<int>(flags), timeout));
 }
 
+// id, op: semop(id, {0, op, SEM_UNDO}) waiting forever, the lock()/unlock() of the sysv
+// backend. Written against the raw Node-API (two int32 reads, one int32 result): on the
+// uncontended path the call itself is most of what the binding adds to the system call.
+napi_value SemopUndo(napi_env env, napi_callback_info cbi) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t id = 0, op = 0;
+  napi_value result = nullptr;
+  if (napi_get_cb_info(env, cbi, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &id) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &op) != napi_ok || id < 0 || op < -1 || op > 1) {
+    napi_throw_type_error(env, nullptr, "qshm native: semopUndo(id >= 0, op -1 or 1)");
+    return nullptr;
+  }
+  napi_create_int32(env, sys::Semop(id, op, SEM_UNDO, -1), &result);
+  return result;
+}
+
 void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capabilities* caps) {
   Export(env, exports, "ftok", Ftok);
   Export(env, exports, "shmget", Shmget);
@@ -120,6 +138,9 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   Export(env, exports, "semctlGetval", SemctlGetval);
   Export(env, exports, "semctlRmid", SemctlRmid);
   Export(env, exports, "semop", Semop);
+  napi_value fast;
+  napi_create_function(env, "semopUndo", NAPI_AUTO_LENGTH, SemopUndo, nullptr, &fast);
+  exports.Set("semopUndo", Napi::Value(env, fast));
   QSHM_CONSTANT(constants, IPC_CREAT);
   QSHM_CONSTANT(constants, IPC_EXCL);
   QSHM_CONSTANT(constants, IPC_NOWAIT);

@@ -109,6 +109,29 @@ describe('robustness', function () {
     }
   });
 
+  it('a holder killed while holding is taken over even after a newcomer (that never locks) claimed its slot', async () => {
+    // Tokens are published at the first lock, so a newcomer that claims a dead holder's slot
+    // must clear the dead token it finds there (docs/format.md §6), or the dead holder would
+    // look alive (its slot byte is locked again, by the newcomer) for as long as it is attached.
+    const key = uniqueKey('stale');
+    const owner = track.shm(key);
+    expect(owner.create(64)).to.equal(true);
+    const script = `
+      import { QSharedMemory } from ${JSON.stringify(dist)};
+      const s = new QSharedMemory(process.argv[1]);
+      if (!s.attach() || !s.lock()) process.exit(3);
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    await run(process.execPath, ['--input-type=module', '-e', script, key]).catch(() => {});
+    const newcomer = track.shm(key);
+    expect(newcomer.attach()).to.equal(true);
+    const waiter = track.shm(key);
+    expect(waiter.attach()).to.equal(true);
+    expect(waiter.tryLock(10_000), 'the dead holder was taken for alive').to.equal(true);
+    expect(waiter.lockWasAbandoned()).to.equal(true);
+    expect(waiter.unlock()).to.equal(true);
+  });
+
   it('a lock word with the waiters bit and no holder (corrupt) is taken, not waited on forever', () => {
     const s = track.shm(uniqueKey('w0'));
     expect(s.create(64)).to.equal(true);

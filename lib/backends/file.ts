@@ -131,8 +131,9 @@ export class FileBackend implements Backend {
         throw sysError(ATTACH, fd, 'open', path);
       }
       const seg = HeaderSegment.open(fd, mode, { writable, fn: ATTACH, path, beforeClose: removeIfLast(path) });
-      // A detacher may have removed the file between our open and our presence lock.
-      if (sameFile(path, seg.fd)) return seg;
+      // A detacher may have removed the file between our open and our presence lock: then it
+      // has no name any more (with the presence lock held, a linked file stays linked).
+      if (seg.linked) return seg;
       seg.detachUnlinked();
     }
     throw qshmError(SharedMemoryError.NotFound, `${ATTACH}: doesn't exist`, 'ENOENT', path);

@@ -6,8 +6,9 @@
  * kernel-released OFD locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
+import { readSync } from 'node:fs';
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
-import { Layout, MAGIC, MAX_GENERATION, slotLockByte, writeFreshHeader } from '../format.js';
+import { Layout, MAGIC, slotLockByte, writeFreshHeader } from '../format.js';
 import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
 import { HeaderLock, futexSleeper } from '../lock.js';
 import type { Attachment } from './backend.js';
@@ -68,9 +69,14 @@ export function validateHeader(page: Buffer, fileSize: number, fn: string, path?
   return { headerSize, dataSize, slotTable, slotCount };
 }
 
+/** Where statRegular's fstat writes (cheaper than an object made in C++). */
+const statOut = new Float64Array(7);
+
 /** fstat that insists on a regular file. @internal */
 export function statRegular(fd: number, fn: string, path?: string): NativeStat {
-  const st = check(native.fstat(fd), fn, 'fstat', path);
+  const r = native.fstat(fd, statOut);
+  if (r < 0) throw sysError(fn, r, 'fstat', path);
+  const st: NativeStat = { size: statOut[0], ino: statOut[1], dev: statOut[2], nlink: statOut[3], mode: statOut[4], uid: statOut[5], gid: statOut[6] };
   if ((st.mode & S_IFMT) !== S_IFREG) {
     throw qshmError(SharedMemoryError.KeyError, `${fn}: not a regular file`, QshmErrorCode.NotRegular, path);
   }
@@ -107,6 +113,12 @@ export interface OpenOptions {
   path?: string;
   /** Called after the mappings and slot are released, before the descriptor is closed. */
   beforeClose?: (seg: HeaderSegment, last: boolean) => void;
+  /**
+   * The descriptor's fstat, when the caller made one already (a descriptor with no name to
+   * race on: memfd). Without it, open() takes the presence lock first and then fstats, so
+   * {@link HeaderSegment.linked} is exact for a named file.
+   */
+  stat?: NativeStat;
 }
 
 /** One attachment of a header segment. Owns `fd` from the moment it is constructed. @internal */
@@ -117,6 +129,13 @@ export class HeaderSegment implements Attachment {
   readonly lock: HeaderLock | null;
   readonly lockUnavailable?: string;
   readonly info: HeaderInfo;
+  /**
+   * Whether the file still had a name (nlink > 0) once the presence lock was held. Removing a
+   * segment's file needs the exclusive presence lock, so while this attachment lives a linked
+   * file stays linked: an attacher that opened a path and finds its file linked here has the
+   * file that path names, with no second stat of the path.
+   */
+  readonly linked: boolean;
   #header: ArrayBuffer | null;
   #dataMap: ArrayBuffer | null;
   #slot: number;
@@ -124,10 +143,11 @@ export class HeaderSegment implements Attachment {
   #beforeClose?: (seg: HeaderSegment, last: boolean) => void;
   #detached = false;
 
-  private constructor(fd: number, info: HeaderInfo, header: ArrayBuffer, dataMap: ArrayBuffer, slot: number,
-    token: number, writable: boolean, beforeClose?: (seg: HeaderSegment, last: boolean) => void) {
+  private constructor(fd: number, info: HeaderInfo, linked: boolean, header: ArrayBuffer, dataMap: ArrayBuffer,
+    slot: number, writable: boolean, beforeClose?: (seg: HeaderSegment, last: boolean) => void) {
     this.fd = fd;
     this.info = info;
+    this.linked = linked;
     this.size = info.dataSize;
     this.#header = header;
     this.#dataMap = dataMap;
@@ -135,8 +155,8 @@ export class HeaderSegment implements Attachment {
     this.#slot = slot;
     this.#writable = writable;
     this.#beforeClose = beforeClose;
-    if (token) {
-      this.lock = new HeaderLock(new Int32Array(header), info.slotTable, info.slotCount, token, futexSleeper(header, fd, info.slotTable));
+    if (slot >= 0) {
+      this.lock = new HeaderLock(new Int32Array(header), info.slotTable, info.slotCount, slot, futexSleeper(header, fd, info.slotTable));
     } else {
       this.lock = null;
       this.lockUnavailable = 'the segment was opened read-only (no write permission), so it cannot take part in the lock';
@@ -145,39 +165,38 @@ export class HeaderSegment implements Attachment {
 
   /**
    * Validates and maps `fd` (which the segment then owns: it is closed on failure too),
-   * takes the presence lock and claims a slot.
+   * takes the presence lock and claims a slot. Touches none of the mapped pages: the header
+   * fields and the slot entry are read with pread, and the token is made and published on the
+   * first lock (HeaderLock). A page touched here would have to be faulted in and, on detach,
+   * flushed from the TLB: on a virtual machine that costs more than all the system calls of an
+   * attach together (docs/benchmarks.md).
    */
   static open(fd: number, mode: AccessMode, o: OpenOptions): HeaderSegment {
     const { fn, path } = o;
-    const maps: ArrayBuffer[] = [];
+    let maps: ArrayBuffer[] = [];
     let slot = -1;
     try {
-      const st = statRegular(fd, fn, path);
+      let st = o.stat;
+      if (st) takePresence(fd, fn, path);
+      else st = presenceThenStat(fd, fn, path);
       if (st.size < Layout.HEADER_SIZE) badHeader(fn, `file is only ${st.size} bytes`, path);
-      // Presence: a shared lock that every attachment holds while attached.
-      takePresence(fd, fn, path);
+      const info = validateHeader(preadAt(fd, 0, HEADER_FIELDS, fn, path), st.size, fn, path);
+      // One mapping, two views: the header (writable whenever the descriptor is, because
+      // locking writes to it) and the data, so data().buffer never exposes the header.
       const hprot = o.writable ? C.PROT_READ | C.PROT_WRITE : C.PROT_READ;
-      let header = check(native.mmap(fd, Layout.HEADER_SIZE, hprot, 0), fn, 'mmap', path);
-      maps.push(header);
-      const info = validateHeader(Buffer.from(header), st.size, fn, path);
-      if (info.headerSize !== Layout.HEADER_SIZE) {
-        native.unmap(maps.pop()!);
-        header = check(native.mmap(fd, info.headerSize, hprot, 0), fn, 'mmap', path);
-        maps.push(header);
-      }
       const dprot = mode === AccessMode.ReadOnly ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
-      const dataMap = check(native.mmap(fd, info.dataSize, dprot, info.headerSize), fn, 'mmap', path);
-      maps.push(dataMap);
-      let token = 0;
+      maps = check(native.mmapPair(fd, info.headerSize, hprot, info.dataSize, dprot), fn, 'mmap', path);
+      const [header, dataMap] = maps;
       if (o.writable) {
         slot = claimSlot(fd, info, fn, path);
-        const words = new Int32Array(header);
-        let gen = 0;
-        while (gen === 0) gen = (Atomics.add(words, Layout.TOKEN_COUNTER_OFFSET / 4, 1) + 1) & MAX_GENERATION;
-        token = gen * (1 << Layout.SLOT_BITS) + slot;
-        Atomics.store(words, info.slotTable / 4 + slot, token);
+        // A previous owner of this slot that died left its token in the entry: clear it, or a
+        // waiter would take that dead holder for us (alive) until our first lock (docs/format.md
+        // §6). A clean detach leaves 0 there, read without touching the page.
+        const entry = info.slotTable + 4 * slot;
+        const stale = preadAt(fd, entry, 4, fn, path).readInt32LE(0);
+        if (stale !== 0) Atomics.compareExchange(new Int32Array(header), entry / 4, stale, 0);
       }
-      return new HeaderSegment(fd, info, header, dataMap, slot, token, o.writable, o.beforeClose);
+      return new HeaderSegment(fd, info, st.nlink > 0, header, dataMap, slot, o.writable, o.beforeClose);
     } catch (e) {
       for (const m of maps) native.unmap(m);
       native.close(fd); // releases the presence and slot locks
@@ -203,10 +222,14 @@ export class HeaderSegment implements Attachment {
     // has recorded that it holds it: never unmap with the word still naming us.
     if (this.lock?.isHeldByMe()) this.lock.release();
     const header = this.#header!;
+    // Our locks on this descriptor's OFD are the presence byte and (writable) our slot's byte:
+    // one F_UNLCK from the presence byte through the slot byte drops both (no other lock of
+    // this OFD lies between them: a shared OFD never claims a slot).
+    let unlockEnd = Layout.PRESENCE_LOCK_BYTE + 1;
     if (this.#slot >= 0) {
-      const words = new Int32Array(header);
-      Atomics.compareExchange(words, this.info.slotTable / 4 + this.#slot, this.lock!.token, 0);
-      native.ofdLock(this.fd, C.F_UNLCK, slotLockByte(this.info.slotTable, this.#slot), 1, false);
+      const token = this.lock!.token; // 0: never locked, nothing published (page untouched)
+      if (token !== 0) Atomics.compareExchange(new Int32Array(header), this.info.slotTable / 4 + this.#slot, token, 0);
+      unlockEnd = slotLockByte(this.info.slotTable, this.#slot) + 1;
     }
     native.unmap(this.#dataMap!);
     native.unmap(header);
@@ -214,14 +237,14 @@ export class HeaderSegment implements Attachment {
     // Last one out? Drop our shared presence lock first, then try for an exclusive one: two
     // processes detaching at once could otherwise each see the other's shared lock, and
     // neither would remove the segment. Only a writable descriptor can lock exclusively.
-    native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
+    native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, unlockEnd - Layout.PRESENCE_LOCK_BYTE, false);
     const last = this.#writable && native.ofdLock(this.fd, C.F_WRLCK, Layout.PRESENCE_LOCK_BYTE, 1, false) === 0;
     try {
       this.#beforeClose?.(this, last);
     } finally {
       // Unlock explicitly: a duplicate of this descriptor held elsewhere (fd inheritance) would
-      // otherwise keep the exclusive lock and block every later attach.
-      native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
+      // otherwise keep the exclusive lock and block every later attach. (Not last: we hold none.)
+      if (last) native.ofdLock(this.fd, C.F_UNLCK, Layout.PRESENCE_LOCK_BYTE, 1, false);
       native.close(this.fd);
     }
   }
@@ -250,13 +273,60 @@ function takePresence(fd: number, fn: string, path?: string): void {
   }
 }
 
-/** Claims the first free slot with a non-blocking exclusive OFD lock on its byte. */
-function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string): number {
-  for (let i = 0; i < info.slotCount; i++) {
-    const r = native.ofdLock(fd, C.F_WRLCK, slotLockByte(info.slotTable, i), 1, false);
-    if (r === 0) return i;
-    if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+/**
+ * Takes the presence lock, then fstats (a regular file is required). A descriptor that cannot
+ * be locked at all is reported by what it is (not a regular file) when that is the reason.
+ */
+function presenceThenStat(fd: number, fn: string, path?: string): NativeStat {
+  try {
+    takePresence(fd, fn, path);
+  } catch (e) {
+    statRegular(fd, fn, path); // throws its own error for a descriptor of the wrong kind
+    throw e;
   }
+  return statRegular(fd, fn, path);
+}
+
+/** Bytes of the header's fixed fields (validateHeader reads no further). */
+const HEADER_FIELDS = Layout.FLAGS_OFFSET + 4;
+
+/** Where preadAt reads to (one buffer, reused: its contents are parsed at once). */
+const scratch = Buffer.alloc(HEADER_FIELDS);
+
+/**
+ * `length` (≤ HEADER_FIELDS) bytes of the file at `offset`, read with pread, so no page of a
+ * mapping is touched. The result is valid until the next call.
+ */
+function preadAt(fd: number, offset: number, length: number, fn: string, path?: string): Buffer {
+  const b = scratch.subarray(0, length);
+  let n: number;
+  try {
+    n = readSync(fd, b, 0, length, offset);
+  } catch (e) {
+    throw sysError(fn, (e as { errno?: number }).errno ?? -1, 'pread', path);
+  }
+  if (n < length) badHeader(fn, `short read of the header (${n} of ${length} bytes at ${offset})`, path);
+  return b;
+}
+
+/** The slot this process claimed last: free again after a detach, so tried first. */
+let lastSlot = 0;
+
+/**
+ * Claims a free slot with a non-blocking exclusive OFD lock on its byte: the slot this
+ * process claimed last first (a process that attaches and detaches again and again gets it
+ * back with one call), then every slot in order. The OFD lock alone decides.
+ */
+function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string): number {
+  const tryLock = (i: number): boolean => {
+    const r = native.ofdLock(fd, C.F_WRLCK, slotLockByte(info.slotTable, i), 1, false);
+    if (r === 0) return true;
+    if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+    return false;
+  };
+  const hint = lastSlot < info.slotCount ? lastSlot : 0;
+  if (tryLock(hint)) return (lastSlot = hint);
+  for (let i = 0; i < info.slotCount; i++) if (i !== hint && tryLock(i)) return (lastSlot = i);
   throw qshmError(SharedMemoryError.OutOfResources,
     `${fn}: out of resources (all ${info.slotCount} attachment slots are in use)`, QshmErrorCode.NoSlot, path);
 }

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { C, native } from '../native.js';
+import { C, native, type NativeStat } from '../native.js';
 import { QshmErrorCode, AccessMode, QtFn, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from '../errors.js';
 import type { Attachment, Backend, SegmentLock } from './backend.js';
 import { HeaderSegment, initHeader, statRegular } from './header-segment.js';
@@ -283,9 +283,10 @@ function fdWritable(fd: number): boolean {
 function openMemfd(fd: number, mode: AccessMode, fn: string, lockShared: boolean, path?: string): MemfdAttachment {
   let seals: number;
   let writable: boolean;
+  let stat: NativeStat;
   try {
-    const st = statRegular(fd, fn, path);
-    if (st.nlink !== 0) {
+    stat = statRegular(fd, fn, path);
+    if (stat.nlink !== 0) {
       throw qshmError(SharedMemoryError.KeyError, `${fn}: the descriptor names a file with a name in a filesystem, ` +
         'not a memfd segment (attach named segments by key)', QshmErrorCode.NotMemfd, path);
     }

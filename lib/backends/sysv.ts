@@ -161,15 +161,13 @@ class SysvSem implements CountingSemaphore {
    * Qt does (internals.md §5).
    */
   acquire(timeoutMs: number): LockOutcome {
+    // The common case, an untimed lock() that gets the semaphore: one call, nothing else.
+    if (timeoutMs < 0 && native.semopUndo(this.id, -1) === 0) return this.#acquired();
     const plan = waitPlan(timeoutMs);
     let reopens = 0;
     for (;;) {
       const r = native.semop(this.id, -1, C.SEM_UNDO, plan.next());
-      if (r === 0) {
-        this.removed = false;
-        heldHere.took(this.id);
-        return 'acquired';
-      }
+      if (r === 0) return this.#acquired();
       const name = errnoName(r);
       if (name === 'EAGAIN') {
         if (plan.expired()) return 'timeout';
@@ -182,6 +180,12 @@ class SysvSem implements CountingSemaphore {
       }
       throw sysError(QtFn.lock, r, 'semop', this.spec.path ?? undefined, [SharedMemoryError.LockError, 'unable to lock']);
     }
+  }
+
+  #acquired(): 'acquired' {
+    this.removed = false;
+    heldHere.took(this.id);
+    return 'acquired';
   }
 
   /**
@@ -200,7 +204,7 @@ class SysvSem implements CountingSemaphore {
   /** semop(+1, SEM_UNDO). False when the semaphore was removed under us (by a Qt creator). */
   release(): boolean {
     for (;;) {
-      const r = native.semop(this.id, 1, C.SEM_UNDO, -1);
+      const r = native.semopUndo(this.id, 1);
       // Given back, or nothing left to give back to (removed under us): this thread no longer holds it.
       if (r === 0 || this.#gone(r)) {
         heldHere.gave(this.id);

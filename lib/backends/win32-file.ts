@@ -201,8 +201,8 @@ class Win32FileAttachment implements Attachment {
     this.#slotName = slot?.name ?? '';
     this.#slotMutex = slot?.mutex ?? 0;
     if (slot) {
-      this.lock = new HeaderLock(this.#words, info.slotTable, info.slotCount, slot.token,
-        win32Sleeper(w, wake, this.#slotName));
+      this.lock = new HeaderLock(this.#words, info.slotTable, info.slotCount, slot.token & ((1 << Layout.SLOT_BITS) - 1),
+        win32Sleeper(w, wake, this.#slotName), slot.token);
     } else {
       this.lock = null;
       this.lockUnavailable = 'the segment was opened read-only (no write permission), so it cannot take part in the lock';
