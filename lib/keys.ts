@@ -21,10 +21,19 @@ export function legacyKeyName(key: string, prefix: string = SHM_PREFIX): string 
   if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
   if (typeof prefix !== 'string') throw argTypeError('prefix', 'of type string', prefix);
   if (key === '') return '';
-  const letters = key.replace(/[^A-Za-z]/g, '');
-  const hex = createHash('sha1').update(key, 'utf8').digest('hex');
-  return prefix + letters + hex;
+  const id = `${prefix}\0${key}`;
+  let name = legacyNames.get(id);
+  if (name === undefined) {
+    const letters = key.replace(/[^A-Za-z]/g, '');
+    name = prefix + letters + createHash('sha1').update(key, 'utf8').digest('hex');
+    if (legacyNames.size >= 256) legacyNames.clear();
+    legacyNames.set(id, name);
+  }
+  return name;
 }
+
+/** Names derived lately (a SHA-1 per attach would cost more than some of its system calls). */
+const legacyNames = new Map<string, string>();
 
 /**
  * The file a native key names in directory `dir`: an absolute key is used as is; a relative one

@@ -89,7 +89,8 @@ export interface NativeBinding {
   ftok(path: string, proj: number): number;
   shmget(key: number, size: number, flags: number): number;
   shmat(id: number, flags: number, size: number): ArrayBuffer | number;
-  shmctlStat(id: number): NativeShmStat | number;
+  /** shmctl(IPC_STAT) into `out` (segsz, nattch, mode, uid, cpid; see {@link shmStat}): 0 or -errno. */
+  shmctlStat(id: number, out: Float64Array): number;
   shmctlRmid(id: number): number;
   semget(key: number, nsems: number, flags: number): number;
   semctlSetval(id: number, num: number, value: number): number;
@@ -260,3 +261,13 @@ export const capabilities: Readonly<Capabilities> = Object.freeze(native.capabil
   unixSocket: process.platform !== 'win32',
   win32: false,
 });
+
+const shmStatOut = new Float64Array(5);
+
+/** shmctl(IPC_STAT) of segment `id` as an object, or -errno. @internal */
+export function shmStat(id: number): NativeShmStat | number {
+  const r = native.shmctlStat(id, shmStatOut);
+  if (r < 0) return r;
+  const o = shmStatOut;
+  return { segsz: o[0], nattch: o[1], mode: o[2], uid: o[3], cpid: o[4] };
+}

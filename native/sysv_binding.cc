@@ -48,19 +48,27 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
   return MakeMapping(info.Env(), p, static_cast<size_t>(size), Shmdt);
 }
 
+// id, out: shmctl(IPC_STAT) into a Float64Array of at least 5 elements (segsz, nattch, mode,
+// uid, cpid), which is cheaper than making an object. 0 or -errno.
 Napi::Value ShmctlStat(const Napi::CallbackInfo& info) {
   int64_t id;
   if (!Int(info, 0, &id)) return info.Env().Undefined();
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() < 5) {
+    Fail(info.Env(), "qshm native: expected a Float64Array of 5 elements");
+    return info.Env().Undefined();
+  }
   sys::ShmStat st;
   int r = sys::ShmctlStat(static_cast<int>(id), &st);
   if (r < 0) return N(info.Env(), r);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("segsz", st.segsz);
-  o.Set("nattch", st.nattch);
-  o.Set("mode", st.mode);
-  o.Set("uid", st.uid);
-  o.Set("cpid", st.cpid);
-  return o;
+  double* out = info[1].As<Napi::Float64Array>().Data();
+  out[0] = static_cast<double>(st.segsz);
+  out[1] = static_cast<double>(st.nattch);
+  out[2] = static_cast<double>(st.mode);
+  out[3] = static_cast<double>(st.uid);
+  out[4] = static_cast<double>(st.cpid);
+  return N(info.Env(), 0);
 }
 
 Napi::Value ShmctlRmid(const Napi::CallbackInfo& info) {

@@ -26,23 +26,26 @@ export interface CountingSemaphore {
  * already holds (it would never be released). Module state, so per thread. @internal
  */
 export class HeldHere<K> {
-  readonly #counts = new Map<K, number>();
+  // One counter object per key, kept at 0 rather than deleted: lock() and unlock() then only
+  // read the map (no insertion and deletion per lock pair).
+  readonly #counts = new Map<K, { n: number }>();
 
   /** Records a unit taken. */
   took(k: K): void {
-    this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+    const c = this.#counts.get(k);
+    if (c) c.n++;
+    else this.#counts.set(k, { n: 1 });
   }
 
   /** Records a unit given back; call it only once the release call has succeeded. */
   gave(k: K): void {
-    const n = this.#counts.get(k) ?? 0;
-    if (n <= 1) this.#counts.delete(k);
-    else this.#counts.set(k, n - 1);
+    const c = this.#counts.get(k);
+    if (c && c.n > 0) c.n--;
   }
 
   /** Whether this thread holds a unit of `k`. */
   holds(k: K): boolean {
-    return this.#counts.has(k);
+    return (this.#counts.get(k)?.n ?? 0) > 0;
   }
 
   /** Forgets `k` (the semaphore was removed). */

@@ -18,7 +18,7 @@
  * segment exists (Qt's creator removes it on exit); it goes away with the segment.
  * @packageDocumentation
  */
-import { C, native } from '../native.js';
+import { C, native, shmStat } from '../native.js';
 import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
@@ -120,32 +120,41 @@ class SysvSem implements CountingSemaphore {
    * Opens the semaphore, making it (and its key file) when missing. Never resets an existing
    * one: Qt's create() does (SETVAL 1), which lets a second holder in; we do not.
    */
-  open(): void {
+  open(known?: number): void {
     const text = (t: string) => `unable to set key on lock (QSystemSemaphore::handle:: ${t})`;
-    this.createdFile = this.spec.path !== null && makeKeyFile(this.spec.path, INITKEY, text('unable to make key'));
-    const key = keyOf(this.spec);
+    const path = this.spec.path;
+    // Qt makes the key file (O_EXCL) and then ftoks it; most often it exists, so ftok first
+    // decides with one call, and only a missing file is made. `known`: the key the caller has
+    // just derived from this same file.
+    let key = known ?? keyOf(this.spec);
+    this.createdFile = false;
+    if (key < 0 && path !== null && errnoName(key) === 'ENOENT') {
+      this.createdFile = makeKeyFile(path, INITKEY, text('unable to make key'));
+      key = keyOf(this.spec);
+    }
     if (key < 0) {
-      throw sysError(INITKEY, key, 'ftok', this.spec.path ?? undefined, [SharedMemoryError.KeyError, text('ftok failed')]);
+      throw sysError(INITKEY, key, 'ftok', path ?? undefined, [SharedMemoryError.KeyError, text('ftok failed')]);
     }
     for (let attempt = 0; ; attempt++) {
-      let id = native.semget(key, 1, IPC_MODE | C.IPC_CREAT | C.IPC_EXCL);
-      if (id >= 0) {
-        this.created = true;
-        this.createdFile ||= this.spec.path !== null;
-        const r = native.semctlSetval(id, 0, 1);
-        if (r < 0) throw this.#error(r, 'semctl(SETVAL)');
-        this.id = id;
-        return;
-      }
-      if (errnoName(id) !== 'EEXIST') throw this.#error(id, 'semget');
-      id = native.semget(key, 1, IPC_MODE | C.IPC_CREAT);
+      // Most often the semaphore exists too: look it up first, make it only when missing.
+      let id = native.semget(key, 1, IPC_MODE);
       if (id >= 0) {
         this.created = false;
         this.id = id;
         return;
       }
-      // Removed between the two calls: try again.
-      if (attempt >= 3 || (errnoName(id) !== 'ENOENT' && errnoName(id) !== 'EIDRM')) throw this.#error(id, 'semget');
+      if (errnoName(id) !== 'ENOENT') throw this.#error(id, 'semget');
+      id = native.semget(key, 1, IPC_MODE | C.IPC_CREAT | C.IPC_EXCL);
+      if (id >= 0) {
+        this.created = true;
+        this.createdFile ||= path !== null;
+        const r = native.semctlSetval(id, 0, 1);
+        if (r < 0) throw this.#error(r, 'semctl(SETVAL)');
+        this.id = id;
+        return;
+      }
+      // Made by someone else between the two calls: look it up again.
+      if (attempt >= 3 || errnoName(id) !== 'EEXIST') throw this.#error(id, 'semget');
     }
   }
 
@@ -257,7 +266,7 @@ class SysvAttachment implements Attachment {
     try {
       underLock(this.#sem, DETACH, (mine) => {
         native.unmap(this.#map);
-        const st = native.shmctlStat(this.#id);
+        const st = shmStat(this.#id);
         if (typeof st === 'number' || st.nattch > 0) return;
         native.shmctlRmid(this.#id);
         if (sameKeyFile(this.#shm, this.#key)) native.unlink(this.#shm.path!);
@@ -274,7 +283,7 @@ class SysvAttachment implements Attachment {
 /** Maps segment `id` (whose key is `key`) and wraps it. */
 function mapSegment(id: number, key: number, mode: AccessMode, shm: KeySpec, sem: SysvSem): SysvAttachment {
   const path = shm.path ?? undefined;
-  const st = check(native.shmctlStat(id), `${ATTACH} (shmctl)`, 'shmctl(IPC_STAT)', path);
+  const st = check(shmStat(id), `${ATTACH} (shmctl)`, 'shmctl(IPC_STAT)', path);
   const flags = mode === AccessMode.ReadOnly ? C.SHM_RDONLY : 0;
   const map = check(native.shmat(id, flags, st.segsz), `${ATTACH} (shmat)`, 'shmat', path);
   return new SysvAttachment(map, id, key, shm, sem);
@@ -330,18 +339,19 @@ export class SysvBackend implements Backend {
 
   attach(nativeKey: string, mode: AccessMode, ctx?: KeyContext): Attachment {
     const { shm, sem: semSpec } = specsFor(nativeKey, ctx, ATTACH);
-    // No key file, no segment: report it without making a semaphore for nothing.
-    if (shm.path !== null) {
-      const k = native.ftok(shm.path, shm.proj);
+    // No key file, no segment: report it without making a semaphore for nothing. The key is
+    // derived once (Qt derives it again under the lock: a key file made again in between
+    // would belong to a segment made again, which that attach could not have found either).
+    const key = keyOf(shm);
+    if (key < 0) {
       // Qt's text for a missing key file, double colon included.
-      if (k < 0) throw sysError(`${HANDLE}:`, k, 'ftok', shm.path, errnoName(k) === 'ENOENT' ? [SharedMemoryError.NotFound, "UNIX key file doesn't exist"] : undefined);
+      throw sysError(`${HANDLE}:`, key, 'ftok', shm.path ?? undefined, errnoName(key) === 'ENOENT' ? [SharedMemoryError.NotFound, "UNIX key file doesn't exist"] : undefined);
     }
     const sem = new SysvSem(semSpec);
-    sem.open();
+    sem.open(semSpec === shm ? key : undefined);
     let made: SysvAttachment | null = null;
     try {
       made = underLock(sem, ATTACH, () => {
-        const key = check(keyOf(shm), HANDLE, 'ftok', shm.path ?? undefined);
         const id = check(native.shmget(key, 0, mode === AccessMode.ReadOnly ? 0o400 : 0o600), ATTACH + ' (shmget)', 'shmget', shm.path ?? undefined);
         return mapSegment(id, key, mode, shm, sem);
       });
