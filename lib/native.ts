@@ -72,10 +72,13 @@ export interface NativeBinding {
   ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
   ofdGetLock(fd: number, type: number, start: number, len: number): number;
   mmap(fd: number, length: number, prot: number, offset: number): ArrayBuffer | number;
+  /** pread into all of `buffer` (short only at end of file): bytes read or -errno. */
+  pread(fd: number, buffer: Uint8Array, offset: number): number;
   /**
    * One mmap of the file's first `firstLength + secondLength` bytes handed out as two
    * mappings (each unmapped on its own; the memory goes with the second unmap), the second
-   * with `secondProt`. `firstLength` is a multiple of the page size.
+   * with `secondProt`. `firstLength` must be a multiple of the page size only when the two
+   * protections differ (the second part is then mprotect'ed).
    */
   mmapPair(fd: number, firstLength: number, firstProt: number, secondLength: number, secondProt: number): [ArrayBuffer, ArrayBuffer] | number;
   unmap(mapping: ArrayBuffer): number;

@@ -162,6 +162,23 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   return MakeMapping(info.Env(), p, static_cast<size_t>(len), sys::Munmap);
 }
 
+// fd, buffer (a Uint8Array), offset: pread into the whole buffer (short only at end of file):
+// bytes read or -errno. Reads a file without mapping (and so touching) any of its pages.
+Napi::Value Pread(const Napi::CallbackInfo& info) {
+  int64_t fd, off;
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Fail(info.Env(), "qshm native: expected a Uint8Array");
+    return info.Env().Undefined();
+  }
+  if (!Int(info, 2, &off)) return info.Env().Undefined();
+  if (off < 0) return N(info.Env(), -EINVAL);
+  Napi::Uint8Array b = info[1].As<Napi::Uint8Array>();
+  return N(info.Env(),
+           static_cast<double>(sys::Pread(static_cast<int>(fd), b.Data(), b.ElementLength(), off)));
+}
+
 // fd, firstLen, firstProt, secondLen, secondProt: one mmap of the file's first
 // firstLen + secondLen bytes (with firstProt), the second part then mprotect'ed to secondProt
 // if that differs; handed out as two views, [first, second]: one system call instead of two
@@ -205,6 +222,7 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   Export(env, exports, "ofdGetLock", OfdGetLock);
   Export(env, exports, "mmap", Mmap);
   Export(env, exports, "mmapPair", MmapPair);
+  Export(env, exports, "pread", Pread);
   QSHM_CONSTANT(constants, O_RDONLY);
   QSHM_CONSTANT(constants, O_WRONLY);
   QSHM_CONSTANT(constants, O_RDWR);

@@ -145,6 +145,19 @@ void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err) {
 
 int Munmap(void* addr, size_t len) { return munmap(addr, len) < 0 ? -errno : 0; }
 
+int64_t Pread(int fd, void* buf, size_t len, int64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t r = pread(fd, static_cast<char*>(buf) + done, len - done,
+                      static_cast<off_t>(offset + static_cast<int64_t>(done)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<int64_t>(done);
+}
+
 int Mprotect(void* addr, size_t len, int prot) {
   return mprotect(addr, len, prot) < 0 ? -errno : 0;
 }

@@ -9,19 +9,20 @@ import { existsSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:
 import { join } from 'node:path';
 import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments } from '../dist/index.js';
 import { LineChild, uniqueKey, run, leftovers, track } from './helpers.mjs';
+import { native, C } from '../dist/native.js';
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
 /** Writes a valid qshm header for `dataSize` bytes at `path` by hand (sparse file). */
-function writeSegmentFile(path, dataSize) {
+function writeSegmentFile(path, dataSize, { slotTable = Layout.SLOT_TABLE_OFFSET, slotCount = Layout.SLOT_COUNT } = {}) {
   const fd = openSync(path, 'w', 0o600);
   const h = Buffer.alloc(Layout.HEADER_SIZE);
   MAGIC.copy(h, 0);
   h.writeUInt32LE(Layout.VERSION, Layout.VERSION_OFFSET);
   h.writeUInt32LE(Layout.HEADER_SIZE, Layout.HEADER_SIZE_OFFSET);
   h.writeBigUInt64LE(BigInt(dataSize), Layout.DATA_SIZE_OFFSET);
-  h.writeUInt32LE(Layout.SLOT_COUNT, Layout.SLOT_COUNT_OFFSET);
-  h.writeUInt32LE(Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET_OFFSET);
+  h.writeUInt32LE(slotCount, Layout.SLOT_COUNT_OFFSET);
+  h.writeUInt32LE(slotTable, Layout.SLOT_TABLE_OFFSET_OFFSET);
   writeSync(fd, h);
   ftruncateSync(fd, Layout.HEADER_SIZE + dataSize);
   closeSync(fd);
@@ -130,6 +131,40 @@ describe('robustness', function () {
     expect(waiter.tryLock(10_000), 'the dead holder was taken for alive').to.equal(true);
     expect(waiter.lockWasAbandoned()).to.equal(true);
     expect(waiter.unlock()).to.equal(true);
+  });
+
+  it('a header with another slot table than qshm writes is attached at its own slot table', () => {
+    // attach() claims a slot at the last layout it saw before it reads the header (one pread
+    // for header and slot entry); a header that says otherwise must be claimed again there.
+    const usual = track.shm(uniqueKey('layout'));
+    expect(usual.create(64)).to.equal(true); // this process's last layout: the usual one
+    const path = join(track.dir('qshmtest-layout-', '/dev/shm'), 'seg');
+    writeSegmentFile(path, 4096, { slotTable: 3072, slotCount: 64 });
+    const a = new QSharedMemory();
+    a.setNativeKey(path);
+    const b = new QSharedMemory();
+    b.setNativeKey(path);
+    try {
+      expect(a.attach(), a.errorString()).to.equal(true);
+      expect(b.attach(), b.errorString()).to.equal(true);
+      const fd = native.open(path, C.O_RDWR | C.O_CLOEXEC, 0);
+      try {
+        const held = (byte) => native.ofdGetLock(fd, C.F_WRLCK, byte, 1) !== C.F_UNLCK;
+        const slotBytes = (table, count) => Array.from({ length: count }, (_, i) => table + 4 * i).filter(held);
+        expect(slotBytes(3072, 64), 'slots claimed in the header\'s table').to.have.length(2);
+        expect(slotBytes(Layout.SLOT_TABLE_OFFSET, 256), 'no byte left locked at the usual table').to.deep.equal([]);
+      } finally {
+        native.close(fd);
+      }
+      expect(a.lock()).to.equal(true);
+      expect(b.tryLock(0)).to.equal(false);
+      expect(a.unlock()).to.equal(true);
+      expect(b.tryLock(0)).to.equal(true);
+      expect(b.unlock()).to.equal(true);
+    } finally {
+      a.detach();
+      b.detach();
+    }
   });
 
   it('a lock word with the waiters bit and no holder (corrupt) is taken, not waited on forever', () => {

@@ -6,7 +6,6 @@
  * kernel-released OFD locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
-import { readSync } from 'node:fs';
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, slotLockByte, writeFreshHeader } from '../format.js';
 import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
@@ -180,7 +179,13 @@ export class HeaderSegment implements Attachment {
       if (st) takePresence(fd, fn, path);
       else st = presenceThenStat(fd, fn, path);
       if (st.size < Layout.HEADER_SIZE) badHeader(fn, `file is only ${st.size} bytes`, path);
-      const info = validateHeader(preadAt(fd, 0, HEADER_FIELDS, fn, path), st.size, fn, path);
+      // A writable attachment claims its slot first, at the slot table of the last segment
+      // this process attached (qshm writes one layout): the header fields and that slot's
+      // entry then come in one pread. A header with another layout is claimed again below.
+      const guessTable = lastSlotTable;
+      const guess = o.writable && tryClaim(fd, guessTable, lastSlot, fn, path) ? lastSlot : -1;
+      const head = preadAt(fd, 0, guess >= 0 ? guessTable + 4 * guess + 4 : HEADER_FIELDS, fn, path);
+      const info = validateHeader(head, st.size, fn, path);
       // One mapping, two views: the header (writable whenever the descriptor is, because
       // locking writes to it) and the data, so data().buffer never exposes the header.
       const hprot = o.writable ? C.PROT_READ | C.PROT_WRITE : C.PROT_READ;
@@ -188,13 +193,20 @@ export class HeaderSegment implements Attachment {
       maps = check(native.mmapPair(fd, info.headerSize, hprot, info.dataSize, dprot), fn, 'mmap', path);
       const [header, dataMap] = maps;
       if (o.writable) {
-        slot = claimSlot(fd, info, fn, path);
+        let stale: number;
+        if (guess >= 0 && guessTable === info.slotTable && guess < info.slotCount) {
+          slot = guess;
+          stale = head.readInt32LE(info.slotTable + 4 * slot);
+        } else {
+          if (guess >= 0) native.ofdLock(fd, C.F_UNLCK, slotLockByte(guessTable, guess), 1, false);
+          slot = claimSlot(fd, info, fn, path);
+          stale = preadAt(fd, info.slotTable + 4 * slot, 4, fn, path).readInt32LE(0);
+        }
+        lastSlotTable = info.slotTable;
         // A previous owner of this slot that died left its token in the entry: clear it, or a
         // waiter would take that dead holder for us (alive) until our first lock (docs/format.md
         // §6). A clean detach leaves 0 there, read without touching the page.
-        const entry = info.slotTable + 4 * slot;
-        const stale = preadAt(fd, entry, 4, fn, path).readInt32LE(0);
-        if (stale !== 0) Atomics.compareExchange(new Int32Array(header), entry / 4, stale, 0);
+        if (stale !== 0) Atomics.compareExchange(new Int32Array(header), (info.slotTable + 4 * slot) / 4, stale, 0);
       }
       return new HeaderSegment(fd, info, st.nlink > 0, header, dataMap, slot, o.writable, o.beforeClose);
     } catch (e) {
@@ -291,42 +303,40 @@ function presenceThenStat(fd: number, fn: string, path?: string): NativeStat {
 const HEADER_FIELDS = Layout.FLAGS_OFFSET + 4;
 
 /** Where preadAt reads to (one buffer, reused: its contents are parsed at once). */
-const scratch = Buffer.alloc(HEADER_FIELDS);
+const scratch = Buffer.alloc(Layout.HEADER_SIZE);
 
 /**
- * `length` (≤ HEADER_FIELDS) bytes of the file at `offset`, read with pread, so no page of a
+ * `length` (≤ HEADER_SIZE) bytes of the file at `offset`, read with pread, so no page of a
  * mapping is touched. The result is valid until the next call.
  */
 function preadAt(fd: number, offset: number, length: number, fn: string, path?: string): Buffer {
   const b = scratch.subarray(0, length);
-  let n: number;
-  try {
-    n = readSync(fd, b, 0, length, offset);
-  } catch (e) {
-    throw sysError(fn, (e as { errno?: number }).errno ?? -1, 'pread', path);
-  }
+  const n = native.pread(fd, b, offset);
+  if (n < 0) throw sysError(fn, n, 'pread', path);
   if (n < length) badHeader(fn, `short read of the header (${n} of ${length} bytes at ${offset})`, path);
   return b;
 }
 
-/** The slot this process claimed last: free again after a detach, so tried first. */
+/** The slot this process claimed last (free again after a detach, so tried first), and the slot table it was in. */
 let lastSlot = 0;
+let lastSlotTable: number = Layout.SLOT_TABLE_OFFSET;
+
+/** A non-blocking exclusive OFD lock on slot `i`'s byte: false when another description holds it. */
+function tryClaim(fd: number, slotTable: number, i: number, fn: string, path?: string): boolean {
+  const r = native.ofdLock(fd, C.F_WRLCK, slotLockByte(slotTable, i), 1, false);
+  if (r === 0) return true;
+  if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
+  return false;
+}
 
 /**
  * Claims a free slot with a non-blocking exclusive OFD lock on its byte: the slot this
- * process claimed last first (a process that attaches and detaches again and again gets it
- * back with one call), then every slot in order. The OFD lock alone decides.
+ * process claimed last first, then every slot in order. The OFD lock alone decides.
  */
 function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string): number {
-  const tryLock = (i: number): boolean => {
-    const r = native.ofdLock(fd, C.F_WRLCK, slotLockByte(info.slotTable, i), 1, false);
-    if (r === 0) return true;
-    if (r !== EAGAIN && r !== EACCES) throw sysError(fn, r, 'fcntl(F_OFD_SETLK)', path);
-    return false;
-  };
   const hint = lastSlot < info.slotCount ? lastSlot : 0;
-  if (tryLock(hint)) return (lastSlot = hint);
-  for (let i = 0; i < info.slotCount; i++) if (i !== hint && tryLock(i)) return (lastSlot = i);
+  if (tryClaim(fd, info.slotTable, hint, fn, path)) return (lastSlot = hint);
+  for (let i = 0; i < info.slotCount; i++) if (i !== hint && tryClaim(fd, info.slotTable, i, fn, path)) return (lastSlot = i);
   throw qshmError(SharedMemoryError.OutOfResources,
     `${fn}: out of resources (all ${info.slotCount} attachment slots are in use)`, QshmErrorCode.NoSlot, path);
 }
