@@ -20,8 +20,13 @@ export type LockOutcome = 'acquired' | 'abandoned' | 'timeout';
 const LOCK_INDEX = Layout.LOCK_WORD_OFFSET / 4;
 const WAITERS = Layout.WAITERS_BIT | 0; // as int32: negative
 const SPINS = 64;
-const FIRST_SLICE_MS = 2;
-const MAX_SLICE_MS = 50;
+/**
+ * How long a waiter sleeps before it checks that the holder is alive (docs/format.md §7). A
+ * live unlock wakes a sleeper at once, so the slice only bounds how long a dead holder goes
+ * unnoticed; long enough that its timer is rarely the CPU's next event (arming and cancelling
+ * that one costs a hand-off 10 µs or more on a virtual machine).
+ */
+const SLICE_MS = 50;
 const ETIMEDOUT = negErrno('ETIMEDOUT');
 
 /** The OS side of the header lock. @internal */
@@ -99,7 +104,6 @@ export class HeaderLock {
     }
     if (timeoutMs === 0) return 'timeout';
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    let slice = FIRST_SLICE_MS;
     for (;;) {
       const step = this.#step();
       if (step !== undefined) return step;
@@ -107,8 +111,7 @@ export class HeaderLock {
       if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue; // changed under us: try again
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
-      if (this.#sleeper.wait(v >>> 0, Math.min(slice, left))) {
-        slice = Math.min(slice * 2, MAX_SLICE_MS);
+      if (this.#sleeper.wait(v >>> 0, Math.min(SLICE_MS, left))) {
         const taken = this.#takeOverIfDead(v);
         if (taken) return taken;
       }
@@ -122,7 +125,6 @@ export class HeaderLock {
   async acquireAsync(timeoutMs: number, aborted: () => boolean): Promise<LockOutcome | 'aborted'> {
     if (this.tryFast()) return 'acquired';
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    let slice = FIRST_SLICE_MS;
     for (;;) {
       if (aborted()) return this.#giveUp('aborted');
       const step = this.#step();
@@ -131,11 +133,10 @@ export class HeaderLock {
       if ((v & Layout.TOKEN_MASK) === 0 || (v & WAITERS) === 0) continue;
       const left = deadline - performance.now();
       if (left <= 0) return this.#giveUp('timeout');
-      const timedOut = await this.#sleeper.waitAsync(v >>> 0, Math.min(slice, left));
+      const timedOut = await this.#sleeper.waitAsync(v >>> 0, Math.min(SLICE_MS, left));
       // Detached while waiting (the mapping is gone, its views are length 0): stop, not holding.
       if (this.#words.length === 0) return aborted() ? 'aborted' : 'timeout';
       if (timedOut) {
-        slice = Math.min(slice * 2, MAX_SLICE_MS);
         if (aborted()) return this.#giveUp('aborted');
         const taken = this.#takeOverIfDead(v);
         if (taken) return taken;
