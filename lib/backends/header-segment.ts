@@ -2,8 +2,9 @@
 /**
  * A segment with the qshm header (lib/format.ts): shared by the `file` and `memfd` backends.
  * Initialises a fresh descriptor, validates a received one before trusting anything in it,
- * maps header and data separately (so a ReadOnly data mapping can still lock), and keeps the
- * kernel-released OFD locks that make attachment liveness survive crashes.
+ * maps header and data with one mmap as two buffers (the data part read-only for a ReadOnly
+ * attachment, the header writable so it can still lock), and keeps the kernel-released OFD
+ * locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
 import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
