@@ -72,6 +72,8 @@ export interface NativeBinding {
   ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
   ofdGetLock(fd: number, type: number, start: number, len: number): number;
   mmap(fd: number, length: number, prot: number, offset: number): ArrayBuffer | number;
+  /** fcntl(F_GETFL): the descriptor's status flags (access mode: `& (O_RDONLY | O_WRONLY | O_RDWR)`), or -errno. */
+  getFl(fd: number): number;
   /** pread into all of `buffer` (short only at end of file): bytes read or -errno. */
   pread(fd: number, buffer: Uint8Array, offset: number): number;
   /**

@@ -179,6 +179,12 @@ Napi::Value Pread(const Napi::CallbackInfo& info) {
            static_cast<double>(sys::Pread(static_cast<int>(fd), b.Data(), b.ElementLength(), off)));
 }
 
+Napi::Value GetFl(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  return N(info.Env(), sys::GetFl(static_cast<int>(fd)));
+}
+
 // fd, firstLen, firstProt, secondLen, secondProt: one mmap of the file's first
 // firstLen + secondLen bytes (with firstProt), the second part then mprotect'ed to secondProt
 // if that differs; handed out as two views, [first, second]: one system call instead of two
@@ -223,6 +229,7 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   Export(env, exports, "mmap", Mmap);
   Export(env, exports, "mmapPair", MmapPair);
   Export(env, exports, "pread", Pread);
+  Export(env, exports, "getFl", GetFl);
   QSHM_CONSTANT(constants, O_RDONLY);
   QSHM_CONSTANT(constants, O_WRONLY);
   QSHM_CONSTANT(constants, O_RDWR);

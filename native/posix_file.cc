@@ -158,6 +158,11 @@ int64_t Pread(int fd, void* buf, size_t len, int64_t offset) {
   return static_cast<int64_t>(done);
 }
 
+int GetFl(int fd) {
+  int r = fcntl(fd, F_GETFL);
+  return r < 0 ? -errno : r;
+}
+
 int Mprotect(void* addr, size_t len, int prot) {
   return mprotect(addr, len, prot) < 0 ? -errno : 0;
 }

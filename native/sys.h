@@ -43,6 +43,8 @@ int PageSize();
 void* Mmap(size_t len, int prot, int fd, int64_t offset, int* err);
 int Munmap(void* addr, size_t len);
 int Mprotect(void* addr, size_t len, int prot);
+// fcntl(F_GETFL): the descriptor's status flags (its access mode among them), or -errno.
+int GetFl(int fd);
 // pread until len bytes, end of file or an error: bytes read, or -errno.
 int64_t Pread(int fd, void* buf, size_t len, int64_t offset);
 

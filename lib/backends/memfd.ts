@@ -236,8 +236,15 @@ function reopenOwn(fd: number, fn: string): number {
   return r >= 0 ? r : check(native.dup(fd), fn, 'fcntl(F_DUPFD_CLOEXEC)');
 }
 
-/** The access mode of an open descriptor from /proc/<pid>/fdinfo, or undefined if unreadable. */
+/** The access mode of an open descriptor (ours: fcntl; another process's: /proc/<pid>/fdinfo), or undefined if unknown. */
 function accessOf(pid: string, fd: number): 'r' | 'w' | 'rw' | undefined {
+  if (pid === 'self') {
+    // Our own descriptor: one fcntl instead of reading /proc/self/fdinfo.
+    const fl = native.getFl(fd);
+    if (fl < 0) return undefined;
+    const acc = fl & (C.O_RDONLY | C.O_WRONLY | C.O_RDWR);
+    return acc === C.O_RDONLY ? 'r' : acc === C.O_WRONLY ? 'w' : 'rw';
+  }
   try {
     const m = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'));
     if (!m) return undefined;
@@ -301,7 +308,7 @@ function openMemfd(fd: number, mode: AccessMode, fn: string, lockShared: boolean
     native.close(fd);
     throw e;
   }
-  const seg = HeaderSegment.open(fd, mode, { writable, fn, path });
+  const seg = HeaderSegment.open(fd, mode, { writable, fn, path, stat });
   const reason = seals & WRITE_SEALS ? SEALED_REASON : lockShared ? SHARED_OFD_REASON : undefined;
   return new MemfdAttachment(seg, mode, reason, lockShared);
 }
