@@ -21,19 +21,23 @@ export function legacyKeyName(key: string, prefix: string = SHM_PREFIX): string 
   if (typeof key !== 'string') throw argTypeError('key', 'of type string', key);
   if (typeof prefix !== 'string') throw argTypeError('prefix', 'of type string', prefix);
   if (key === '') return '';
-  const id = `${prefix}\0${key}`;
-  let name = legacyNames.get(id);
+  let names = legacyNames.get(prefix);
+  if (!names) {
+    if (legacyNames.size >= 16) legacyNames.clear();
+    legacyNames.set(prefix, (names = new Map()));
+  }
+  let name = names.get(key);
   if (name === undefined) {
     const letters = key.replace(/[^A-Za-z]/g, '');
     name = prefix + letters + createHash('sha1').update(key, 'utf8').digest('hex');
-    if (legacyNames.size >= 256) legacyNames.clear();
-    legacyNames.set(id, name);
+    if (names.size >= 256) names.clear();
+    names.set(key, name);
   }
   return name;
 }
 
-/** Names derived lately (a SHA-1 per attach would cost more than some of its system calls). */
-const legacyNames = new Map<string, string>();
+/** Names derived lately, per prefix (a SHA-1 per attach would cost more than some of its system calls). */
+const legacyNames = new Map<string, Map<string, string>>();
 
 /**
  * The file a native key names in directory `dir`: an absolute key is used as is; a relative one

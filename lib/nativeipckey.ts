@@ -234,7 +234,7 @@ let tempPathCache: { dir: string; path: string } | undefined;
  * Qt's `QDir::tempPath()` as Qt 5.15, 6.4 and 6.8 compute it: `$TMPDIR` (or `/tmp` when unset
  * or empty), cleaned and canonicalised (symbolic links resolved); `''` when the directory does
  * not exist. (Qt 6.11 no longer canonicalises; see docs/interop.md.) The canonical form of a
- * `$TMPDIR` value is computed once and kept while `$TMPDIR` keeps that value (Qt computes it
+ * `$TMPDIR` value (an absolute one) is computed once and kept while `$TMPDIR` keeps that value (Qt computes it
  * on every call; the two differ only if the directory is replaced while the program runs).
  */
 export function qtTempPath(): string {
@@ -242,7 +242,8 @@ export function qtTempPath(): string {
   if (tempPathCache?.dir === dir) return tempPathCache.path;
   try {
     const path = realpathSync.native(dir).replace(/\/+$/, '');
-    tempPathCache = { dir, path };
+    // A relative $TMPDIR depends on the working directory: resolved again on every call.
+    if (dir.startsWith('/')) tempPathCache = { dir, path };
     return path;
   } catch (e) {
     // Deno without read access to it (NotCapable): do not derive a key Qt would not.

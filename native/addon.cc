@@ -170,7 +170,8 @@ Mapping* GetMapping(const Napi::CallbackInfo& info, size_t i, bool* gone) {
     auto it = st->maps.find(data);
     if (it != st->maps.end() && it->second->len == len) return it->second;
   }
-  if (!data) {
+  bool detached = false;
+  if (!data && napi_is_detached_arraybuffer(env, info[i], &detached) == napi_ok && detached) {
     *gone = true;  // detached by unmap
     return nullptr;
   }

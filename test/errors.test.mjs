@@ -54,6 +54,9 @@ describe('errors', () => {
   it('native calls throw TypeError on wrong argument types (a bypass cannot crash)', () => {
     expect(() => native.open(1, 2, 3)).to.throw(TypeError);
     expect(() => native.unmap(new ArrayBuffer(8))).to.throw(TypeError, /not a qshm mapping/);
+    // No data pointer, but not a detached (unmapped) mapping either.
+    expect(() => native.unmap(new ArrayBuffer(0))).to.throw(TypeError, /not a qshm mapping/);
+    expect(() => native.mappingLive(new ArrayBuffer(0))).to.throw(TypeError, /not a qshm mapping/);
     expect(() => native.futexWake({}, 0, 1)).to.throw(TypeError);
   });
 

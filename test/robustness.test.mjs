@@ -5,9 +5,9 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, ftruncateSync, writeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments } from '../dist/index.js';
+import { QSharedMemory, SharedMemoryError, Layout, MAGIC, listenForSegments, legacyKeyName, IpcKeyType } from '../dist/index.js';
 import { LineChild, uniqueKey, run, leftovers, track } from './helpers.mjs';
 import { native, C } from '../dist/native.js';
 
@@ -165,6 +165,42 @@ describe('robustness', function () {
       a.detach();
       b.detach();
     }
+  });
+
+  describe('the caches of issue 14 never give another answer than deriving again', () => {
+    const saved = { tmpdir: process.env.TMPDIR, cwd: process.cwd() };
+    afterEach(() => {
+      if (saved.tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved.tmpdir;
+      process.chdir(saved.cwd);
+    });
+
+    it('a relative $TMPDIR follows the working directory, as Qt\'s QDir::tempPath() does', () => {
+      const root = track.dir('qshmtest-reltmp-');
+      for (const d of ['A/sub', 'B/sub']) mkdirSync(join(root, d), { recursive: true });
+      process.env.TMPDIR = 'sub';
+      process.chdir(join(root, 'A'));
+      const inA = QSharedMemory.legacyNativeKey('demo', IpcKeyType.SystemV);
+      process.chdir(join(root, 'B'));
+      const inB = QSharedMemory.legacyNativeKey('demo', IpcKeyType.SystemV);
+      expect(inA.nativeKey).to.match(/\/A\/sub\/qipc_sharedmemory_demo/);
+      expect(inB.nativeKey).to.match(/\/B\/sub\/qipc_sharedmemory_demo/);
+    });
+
+    it('legacyKeyName() keeps names apart when a prefix or key contains NUL', () => {
+      const first = legacyKeyName('b\0c', 'a');
+      const second = legacyKeyName('c', 'a\0b');
+      expect(second).to.not.equal(first);
+      expect(second.startsWith('a\0bc')).to.equal(true);
+    });
+
+    it('a semaphore key file that cannot be made reports Qt\'s "unable to make key"', () => {
+      process.env.TMPDIR = '/etc/hostname'; // a file: every path under it fails with ENOTDIR
+      const s = new QSharedMemory(uniqueKey('mkkey'), { backend: 'sysv' });
+      expect(s.create(16)).to.equal(false);
+      expect(s.error()).to.equal(SharedMemoryError.KeyError);
+      expect(s.errorString()).to.match(/unable to make key/);
+    });
   });
 
   it('a lock word with the waiters bit and no holder (corrupt) is taken, not waited on forever', () => {

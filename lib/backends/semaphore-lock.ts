@@ -26,8 +26,8 @@ export interface CountingSemaphore {
  * already holds (it would never be released). Module state, so per thread. @internal
  */
 export class HeldHere<K> {
-  // One counter object per key, kept at 0 rather than deleted: lock() and unlock() then only
-  // read the map (no insertion and deletion per lock pair).
+  // One counter object per key, kept at 0 rather than deleted while there are few: lock() and
+  // unlock() then only read the map (no insertion and deletion per lock pair).
   readonly #counts = new Map<K, { n: number }>();
 
   /** Records a unit taken. */
@@ -40,7 +40,10 @@ export class HeldHere<K> {
   /** Records a unit given back; call it only once the release call has succeeded. */
   gave(k: K): void {
     const c = this.#counts.get(k);
-    if (c && c.n > 0) c.n--;
+    if (!c || c.n === 0) return;
+    // Kept at 0 for the next lock; dropped when many semaphores went through this thread
+    // (others may remove theirs, and their ids do not come back soon).
+    if (--c.n === 0 && this.#counts.size > 64) this.#counts.delete(k);
   }
 
   /** Whether this thread holds a unit of `k`. */

@@ -128,7 +128,8 @@ class SysvSem implements CountingSemaphore {
     // just derived from this same file.
     let key = known ?? keyOf(this.spec);
     this.createdFile = false;
-    if (key < 0 && path !== null && errnoName(key) === 'ENOENT') {
+    if (key < 0 && path !== null) {
+      // Missing, or not usable (ENOTDIR, EACCES, ELOOP): making it gives Qt's error for those.
       this.createdFile = makeKeyFile(path, INITKEY, text('unable to make key'));
       key = keyOf(this.spec);
     }
