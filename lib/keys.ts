@@ -24,7 +24,7 @@ export function legacyKeyName(key: string, prefix: string = SHM_PREFIX): string 
   let names = legacyNames.get(prefix);
   if (!names) {
     if (legacyNames.size >= 16) legacyNames.clear();
-    legacyNames.set(prefix, (names = new Map()));
+    legacyNames.set(prefix, (names = new Map<string, string>()));
   }
   let name = names.get(key);
   if (name === undefined) {
