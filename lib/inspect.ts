@@ -6,7 +6,7 @@
  * lock's own rule; only the `qshm` command uses this.
  * @packageDocumentation
  */
-import { C, native } from './native.js';
+import { C, fstat, native } from './native.js';
 import { Layout, slotLockByte } from './format.js';
 import { check } from './errors.js';
 import { validateHeader } from './backends/header-segment.js';
@@ -59,7 +59,7 @@ function locked(fd: number, byte: number): boolean {
  * qshm segment. @internal
  */
 export function inspectHeader(fd: number, fn: string, path?: string): HeaderReport {
-  const st = check(native.fstat(fd), fn, 'fstat', path);
+  const st = check(fstat(fd), fn, 'fstat', path);
   const page = Buffer.alloc(Layout.HEADER_SIZE);
   if (st.size >= Layout.HEADER_SIZE) {
     const map = check(native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ, 0), fn, 'mmap', path);

@@ -63,10 +63,10 @@ export interface NativeBinding {
   ftruncate(fd: number, length: number): number;
   fallocate(fd: number, offset: number, length: number): number;
   fchmod(fd: number, mode: number): number;
-  fstat(fd: number): NativeStat | number;
-  /** fstat into `out` (size, ino, dev, nlink, mode, uid, gid, as {@link NativeStat}): 0 or -errno. */
+  /** fstat into `out` (size, ino, dev, nlink, mode, uid, gid; see {@link fstat}): 0 or -errno. */
   fstat(fd: number, out: Float64Array): number;
-  lstat(path: string): NativeStat | number;
+  /** lstat into `out`, as {@link NativeBinding.fstat} (see {@link lstat}): 0 or -errno. */
+  lstat(path: string, out: Float64Array): number;
   unlink(path: string): number;
   linkFd(fd: number, path: string): number;
   ofdLock(fd: number, type: number, start: number, len: number, wait: boolean): number;
@@ -267,12 +267,30 @@ export const capabilities: Readonly<Capabilities> = Object.freeze(native.capabil
   win32: false,
 });
 
-const shmStatOut = new Float64Array(5);
+/** Where the stat-shaped calls write (their results are copied out at once). */
+const statOut = new Float64Array(7);
+
+/** A NativeStat from statOut after a call returned `r` (0), or `r` (-errno). */
+function statResult(r: number): NativeStat | number {
+  if (r < 0) return r;
+  const o = statOut;
+  return { size: o[0], ino: o[1], dev: o[2], nlink: o[3], mode: o[4], uid: o[5], gid: o[6] };
+}
+
+/** fstat(fd) as an object, or -errno. @internal */
+export function fstat(fd: number): NativeStat | number {
+  return statResult(native.fstat(fd, statOut));
+}
+
+/** lstat(path) as an object, or -errno. @internal */
+export function lstat(path: string): NativeStat | number {
+  return statResult(native.lstat(path, statOut));
+}
 
 /** shmctl(IPC_STAT) of segment `id` as an object, or -errno. @internal */
 export function shmStat(id: number): NativeShmStat | number {
-  const r = native.shmctlStat(id, shmStatOut);
+  const r = native.shmctlStat(id, statOut);
   if (r < 0) return r;
-  const o = shmStatOut;
+  const o = statOut;
   return { segsz: o[0], nattch: o[1], mode: o[2], uid: o[3], cpid: o[4] };
 }

@@ -59,6 +59,16 @@ bool Dbl(const Napi::CallbackInfo& info, size_t i, double* out) {
   return true;
 }
 
+double* Float64Out(const Napi::CallbackInfo& info, size_t i, size_t n) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[i].As<Napi::TypedArray>().ElementLength() < n) {
+    Fail(info.Env(), "qshm native: expected a Float64Array for the results");
+    return nullptr;
+  }
+  return info[i].As<Napi::Float64Array>().Data();
+}
+
 bool Str(const Napi::CallbackInfo& info, size_t i, std::string* out) {
   if (info.Length() <= i || !info[i].IsString()) {
     return Fail(info.Env(), "qshm native: expected a string argument");

@@ -22,18 +22,6 @@ Napi::Value TrackFd(Napi::Env env, int fd) {
 
 namespace {
 
-Napi::Value StatObject(Napi::Env env, const sys::FileStat& st) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("size", st.size);
-  o.Set("ino", st.ino);
-  o.Set("dev", st.dev);
-  o.Set("nlink", st.nlink);
-  o.Set("mode", st.mode);
-  o.Set("uid", st.uid);
-  o.Set("gid", st.gid);
-  return o;
-}
-
 Napi::Value Open(const Napi::CallbackInfo& info) {
   std::string path;
   int64_t flags, mode;
@@ -78,42 +66,39 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   return N(info.Env(), sys::Fchmod(static_cast<int>(fd), static_cast<int>(mode)));
 }
 
-// The stat fields in StatObject's order, written into a Float64Array of at least 7 elements.
-bool StatInto(const Napi::CallbackInfo& info, size_t i, const sys::FileStat& st) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      v.As<Napi::TypedArray>().ElementLength() < 7) {
-    return Fail(info.Env(), "qshm native: expected a Float64Array of 7 elements");
-  }
-  double* out = v.As<Napi::Float64Array>().Data();
-  out[0] = static_cast<double>(st.size);
-  out[1] = static_cast<double>(st.ino);
-  out[2] = static_cast<double>(st.dev);
-  out[3] = static_cast<double>(st.nlink);
-  out[4] = static_cast<double>(st.mode);
-  out[5] = static_cast<double>(st.uid);
-  out[6] = static_cast<double>(st.gid);
-  return true;
+// The stat fields, in NativeStat's order (lib/native.ts), into out[0..6].
+void FillStat(double* out, const sys::FileStat& st) {
+  out[0] = st.size;
+  out[1] = st.ino;
+  out[2] = st.dev;
+  out[3] = st.nlink;
+  out[4] = st.mode;
+  out[5] = st.uid;
+  out[6] = st.gid;
 }
 
-// fd[, out]: with out (a Float64Array), the fields go there and the result is 0, which is
-// cheaper than making an object.
+// fd, out (a Float64Array of 7): 0 or -errno.
 Napi::Value Fstat(const Napi::CallbackInfo& info) {
   int64_t fd;
   if (!Fd(info, 0, &fd)) return info.Env().Undefined();
+  double* out = Float64Out(info, 1, 7);
+  if (!out) return info.Env().Undefined();
   sys::FileStat st;
   int r = sys::Fstat(static_cast<int>(fd), &st);
-  if (r < 0) return N(info.Env(), r);
-  if (info.Length() < 2) return StatObject(info.Env(), st);
-  return StatInto(info, 1, st) ? N(info.Env(), 0) : info.Env().Undefined();
+  if (r == 0) FillStat(out, st);
+  return N(info.Env(), r);
 }
 
+// path, out (a Float64Array of 7): 0 or -errno.
 Napi::Value Lstat(const Napi::CallbackInfo& info) {
   std::string path;
   if (!Str(info, 0, &path)) return info.Env().Undefined();
+  double* out = Float64Out(info, 1, 7);
+  if (!out) return info.Env().Undefined();
   sys::FileStat st;
   int r = sys::Lstat(path.c_str(), &st);
-  return r < 0 ? N(info.Env(), r) : StatObject(info.Env(), st);
+  if (r == 0) FillStat(out, st);
+  return N(info.Env(), r);
 }
 
 Napi::Value Unlink(const Napi::CallbackInfo& info) {

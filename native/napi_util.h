@@ -23,6 +23,9 @@ bool Fd(const Napi::CallbackInfo& info, size_t i, int64_t* out);
 bool Dbl(const Napi::CallbackInfo& info, size_t i, double* out);
 // A string without NUL bytes.
 bool Str(const Napi::CallbackInfo& info, size_t i, std::string* out);
+// The data of argument i when it is a Float64Array of at least n elements (where a call writes
+// its results: cheaper than making an object); null after a TypeError.
+double* Float64Out(const Napi::CallbackInfo& info, size_t i, size_t n);
 inline Napi::Value N(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 
 // ---- ownership ----

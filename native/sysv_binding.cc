@@ -53,21 +53,16 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
 Napi::Value ShmctlStat(const Napi::CallbackInfo& info) {
   int64_t id;
   if (!Int(info, 0, &id)) return info.Env().Undefined();
-  if (info.Length() < 2 || !info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[1].As<Napi::TypedArray>().ElementLength() < 5) {
-    Fail(info.Env(), "qshm native: expected a Float64Array of 5 elements");
-    return info.Env().Undefined();
-  }
+  double* out = Float64Out(info, 1, 5);
+  if (!out) return info.Env().Undefined();
   sys::ShmStat st;
   int r = sys::ShmctlStat(static_cast<int>(id), &st);
   if (r < 0) return N(info.Env(), r);
-  double* out = info[1].As<Napi::Float64Array>().Data();
-  out[0] = static_cast<double>(st.segsz);
-  out[1] = static_cast<double>(st.nattch);
-  out[2] = static_cast<double>(st.mode);
-  out[3] = static_cast<double>(st.uid);
-  out[4] = static_cast<double>(st.cpid);
+  out[0] = st.segsz;
+  out[1] = st.nattch;
+  out[2] = st.mode;
+  out[3] = st.uid;
+  out[4] = st.cpid;
   return N(info.Env(), 0);
 }
 

@@ -7,7 +7,7 @@
  * a file left by processes that died is reclaimed by the next create().
  * @packageDocumentation
  */
-import { C, native } from '../native.js';
+import { C, fstat, lstat, native } from '../native.js';
 import { Layout } from '../format.js';
 import { legacyKeyName, pathInDir } from '../keys.js';
 import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, qshmError, sysError } from '../errors.js';
@@ -142,13 +142,13 @@ export class FileBackend implements Backend {
 
 function dirExists(path: string): boolean {
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
-  return typeof native.lstat(dir) !== 'number';
+  return typeof lstat(dir) !== 'number';
 }
 
 /** Whether `path` still names the file open on `fd`. */
 function sameFile(path: string, fd: number): boolean {
-  const a = native.lstat(path);
-  const b = native.fstat(fd);
+  const a = lstat(path);
+  const b = fstat(fd);
   return typeof a !== 'number' && typeof b !== 'number' && a.ino === b.ino && a.dev === b.dev && b.nlink > 0;
 }
 
@@ -170,7 +170,7 @@ function reclaimStale(path: string): boolean {
   if (fd < 0) return errnoName(fd) === 'ENOENT'; // gone already: retry the link
   try {
     if (native.ofdLock(fd, C.F_WRLCK, Layout.PRESENCE_LOCK_BYTE, 1, false) !== 0) return false; // live
-    const st = native.fstat(fd);
+    const st = fstat(fd);
     if (typeof st === 'number' || (st.mode & 0o170000) !== 0o100000) return false;
     if (st.size < Layout.HEADER_SIZE) return false;
     const map = native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ, 0);

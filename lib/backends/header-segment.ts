@@ -7,7 +7,7 @@
  * locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
-import { C, MAX_MAPPING, native, type NativeStat } from '../native.js';
+import { C, MAX_MAPPING, fstat, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, slotLockByte, writeFreshHeader } from '../format.js';
 import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
 import { HeaderLock, futexSleeper } from '../lock.js';
@@ -69,14 +69,9 @@ export function validateHeader(page: Buffer, fileSize: number, fn: string, path?
   return { headerSize, dataSize, slotTable, slotCount };
 }
 
-/** Where statRegular's fstat writes (cheaper than an object made in C++). */
-const statOut = new Float64Array(7);
-
 /** fstat that insists on a regular file. @internal */
 export function statRegular(fd: number, fn: string, path?: string): NativeStat {
-  const r = native.fstat(fd, statOut);
-  if (r < 0) throw sysError(fn, r, 'fstat', path);
-  const st: NativeStat = { size: statOut[0], ino: statOut[1], dev: statOut[2], nlink: statOut[3], mode: statOut[4], uid: statOut[5], gid: statOut[6] };
+  const st = check(fstat(fd), fn, 'fstat', path);
   if ((st.mode & S_IFMT) !== S_IFREG) {
     throw qshmError(SharedMemoryError.KeyError, `${fn}: not a regular file`, QshmErrorCode.NotRegular, path);
   }

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { C, native, type NativeStat } from '../native.js';
+import { C, fstat, native, type NativeStat } from '../native.js';
 import { QshmErrorCode, AccessMode, QtFn, SharedMemoryError, argTypeError, check, errnoName, qshmError, sysError } from '../errors.js';
 import type { Attachment, Backend, SegmentLock } from './backend.js';
 import { HeaderSegment, initHeader, statRegular } from './header-segment.js';
@@ -318,7 +318,7 @@ function openMemfd(fd: number, mode: AccessMode, fn: string, lockShared: boolean
  * dup that stays out of the lock when /proc is unavailable). @internal
  */
 export function attachFd(fd: number, mode: AccessMode, fn: string): MemfdAttachment {
-  const st = native.fstat(fd);
+  const st = fstat(fd);
   if (typeof st === 'number') {
     throw sysError(fn, st, 'fstat', undefined, [SharedMemoryError.KeyError, `${fd} is not an open descriptor`]);
   }

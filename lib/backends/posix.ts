@@ -19,7 +19,7 @@
  * create/attach (then LockError) and a short time in detach (then it unmaps anyway).
  * @packageDocumentation
  */
-import { C, native, type SemHandle } from '../native.js';
+import { C, fstat, native, type SemHandle } from '../native.js';
 import { AccessMode, QtFn, SharedMemoryError, check, errnoName, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
@@ -203,7 +203,7 @@ function shmOpen(name: string, flags: number, mode: number, fn: string): number 
 /** fstat + mmap an open segment descriptor (which the attachment then owns). */
 function mapFd(fd: number, name: string, mode: AccessMode, sem: PosixSem): PosixAttachment {
   try {
-    const st = check(native.fstat(fd), `${ATTACH} (fstat)`, 'fstat', name);
+    const st = check(fstat(fd), `${ATTACH} (fstat)`, 'fstat', name);
     const prot = mode === AccessMode.ReadOnly ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
     const map = check(native.mmap(fd, st.size, prot, 0), `${ATTACH} (mmap)`, 'mmap', name);
     return new PosixAttachment(fd, map, sem);
