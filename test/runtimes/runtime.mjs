@@ -127,9 +127,15 @@ export class LineChild {
     return this.next();
   }
 
-  /** SIGKILLs the child (if still running) and waits for it. */
+  /**
+   * SIGKILLs the child (if still running) and waits for it. The signal goes straight to its pid
+   * with `process.kill`: under Deno, `ChildProcess.kill('SIGKILL')` sometimes let the child exit
+   * cleanly first (its exit hook removed its segment; "crash reclaim" failed 7 times in 145 runs,
+   * 0 in 40 this way). Our guess, not verified: Deno closes the child's stdin before signalling,
+   * and the agents end when their input ends.
+   */
   async kill() {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.child.pid, 'SIGKILL');
     return this.exited;
   }
 }
