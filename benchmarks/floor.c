@@ -130,10 +130,16 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+#define WARM_MS 250
+
 static int uncontended(long batches, long pairs) {
   char *m = mmap(NULL, MAPSIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   uint32_t *w = word(m, LOCKWORD);
-  for (long i = 0; i < pairs; i++) { lock(w, 5); unlock(w, 5); } /* warm-up */
+  /* Untimed warm-up, the same in every peer: at least one batch and WARM_MS. */
+  double warm_end = now_ns() + WARM_MS * 1e6;
+  do {
+    for (long i = 0; i < pairs; i++) { lock(w, 5); unlock(w, 5); }
+  } while (now_ns() < warm_end);
   double *ns = calloc((size_t)batches, sizeof(double));
   for (long b = 0; b < batches; b++) {
     double t = now_ns();

@@ -107,13 +107,22 @@ void finishRole(int role) {
   }
 }
 
+/** Untimed warm-up, the same in every peer: at least one batch and WARM_MS. */
+const double WARM_MS = 250;
+template <typename F> void warmUp(long pairs, F body) {
+  double end = nowNs() + WARM_MS * 1e6;
+  do {
+    for (long i = 0; i < pairs; i++) body();
+  } while (nowNs() < end);
+}
+
 int uncontended(const QString &key, long batches, long pairs) {
   QSharedMemory shm(key);
   if (!shm.create(SIZE)) die("create", shm);
-  for (long i = 0; i < pairs; i++) {
+  warmUp(pairs, [&] {
     shm.lock();
     shm.unlock();
-  }
+  });
   std::vector<double> ns;
   for (long b = 0; b < batches; b++) {
     double t = nowNs();
@@ -131,14 +140,16 @@ int attachDetach(const QString &key, long batches, long pairs) {
   QSharedMemory owner(key);
   if (!owner.create(SIZE)) die("create", owner);
   QSharedMemory other(key);
+  auto pair = [&] {
+    if (!other.attach()) die("attach", other);
+    other.detach();
+  };
+  warmUp(pairs, pair);
   std::vector<double> ns;
-  for (long b = -1; b < batches; b++) { // batch -1 is the warm-up
+  for (long b = 0; b < batches; b++) {
     double t = nowNs();
-    for (long i = 0; i < pairs; i++) {
-      if (!other.attach()) die("attach", other);
-      other.detach();
-    }
-    if (b >= 0) ns.push_back((nowNs() - t) / double(pairs));
+    for (long i = 0; i < pairs; i++) pair();
+    ns.push_back((nowNs() - t) / double(pairs));
   }
   printSamples(ns, 3);
   return 0;
@@ -146,14 +157,16 @@ int attachDetach(const QString &key, long batches, long pairs) {
 
 int createDetach(const QString &key, long batches, long pairs, long long bytes) {
   QSharedMemory shm(key);
+  auto pair = [&] {
+    if (!shm.create(qsizetype(bytes))) die("create", shm);
+    shm.detach();
+  };
+  warmUp(pairs, pair);
   std::vector<double> ns;
-  for (long b = -1; b < batches; b++) { // batch -1 is the warm-up
+  for (long b = 0; b < batches; b++) {
     double t = nowNs();
-    for (long i = 0; i < pairs; i++) {
-      if (!shm.create(qsizetype(bytes))) die("create", shm);
-      shm.detach();
-    }
-    if (b >= 0) ns.push_back((nowNs() - t) / double(pairs));
+    for (long i = 0; i < pairs; i++) pair();
+    ns.push_back((nowNs() - t) / double(pairs));
   }
   printSamples(ns, 3);
   return 0;

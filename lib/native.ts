@@ -77,12 +77,16 @@ export interface NativeBinding {
   /** pread into all of `buffer` (short only at end of file): bytes read or -errno. */
   pread(fd: number, buffer: Uint8Array, offset: number): number;
   /**
-   * One mmap of the file's first `firstLength + secondLength` bytes handed out as two
-   * mappings (each unmapped on its own; the memory goes with the second unmap), the second
-   * with `secondProt`. `firstLength` must be a multiple of the page size only when the two
-   * protections differ (the second part is then mprotect'ed).
+   * One mmap of the file's first `firstLength + secondLength` bytes, the second part with
+   * `secondProt`, held as a region number (> 0; see {@link Region}) or -errno. `firstLength`
+   * must be a multiple of the page size only when the two protections differ (the second part
+   * is then mprotect'ed).
    */
-  mmapPair(fd: number, firstLength: number, firstProt: number, secondLength: number, secondProt: number): [ArrayBuffer, ArrayBuffer] | number;
+  mmapRegion(fd: number, firstLength: number, firstProt: number, secondLength: number, secondProt: number): number;
+  /** An ArrayBuffer view of `length` bytes at `offset` of a region (one more share of it), or -errno. */
+  regionView(region: number, offset: number, length: number): ArrayBuffer | number;
+  /** Gives up a region's number; the memory goes with it and the last view: 0 or -errno. */
+  regionRelease(region: number): number;
   unmap(mapping: ArrayBuffer): number;
   mappingLive(mapping: ArrayBuffer): boolean;
   futexWait(mapping: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): number;
@@ -93,7 +97,8 @@ export interface NativeBinding {
   getSeals(fd: number): number;
   ftok(path: string, proj: number): number;
   shmget(key: number, size: number, flags: number): number;
-  shmat(id: number, flags: number, size: number): ArrayBuffer | number;
+  /** shmat, held as a region number (see {@link Region}) or -errno. */
+  shmat(id: number, flags: number, size: number): number;
   /** shmctl(IPC_STAT) into `out` (segsz, nattch, mode, uid, cpid; see {@link shmStat}): 0 or -errno. */
   shmctlStat(id: number, out: Float64Array): number;
   shmctlRmid(id: number): number;
@@ -293,4 +298,43 @@ export function shmStat(id: number): NativeShmStat | number {
   if (r < 0) return r;
   const o = statOut;
   return { segsz: o[0], nattch: o[1], mode: o[2], uid: o[3], cpid: o[4] };
+}
+
+/**
+ * Memory mapped by `mmapRegion` or `shmat`, held by its region number. An ArrayBuffer view of
+ * a part of it is made only when first asked for: making one costs Node more than the mapping
+ * itself (a Buffer, a finalizer and a cleanup hook each), and an attachment that never touches
+ * its data or never locks needs none. `release()` detaches every view made (each reads as
+ * length 0 from then on) and unmaps. @internal
+ */
+export class Region {
+  readonly #id: number;
+  readonly #views: ArrayBuffer[] = [];
+  #released = false;
+
+  /** `id`: a region number from `mmapRegion` or `shmat`; this object owns it. */
+  constructor(id: number) {
+    this.#id = id;
+  }
+
+  /** A new view of `length` bytes at `offset`, or -errno (-EBADF once released). */
+  view(offset: number, length: number): ArrayBuffer | number {
+    const v = native.regionView(this.#released ? 0 : this.#id, offset, length);
+    if (typeof v !== 'number') this.#views.push(v);
+    return v;
+  }
+
+  /** Whether release() has run. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Unmaps every view made and the memory: 0 or the unmap's -errno. Idempotent. */
+  release(): number {
+    if (this.#released) return 0;
+    this.#released = true;
+    for (const v of this.#views) native.unmap(v);
+    this.#views.length = 0;
+    return native.regionRelease(this.#id);
+  }
 }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -89,13 +90,20 @@ namespace {
 struct AddonState;
 
 // One piece of memory from one map call (mmap, shmat, MapViewOfFile), released as a whole when
-// the last of its views is released.
+// the last of its shares is released: one per ArrayBuffer view, and one for a region number.
 struct Region {
   void* addr;
   size_t len;
   UnmapFn unmap;
   int views;
 };
+
+int ReleaseShare(Region* r) {
+  if (--r->views > 0) return 0;
+  int result = r->unmap(r->addr, r->len);
+  delete r;
+  return result;
+}
 
 // One view of a region handed to JavaScript as exactly one ArrayBuffer.
 struct Mapping {
@@ -113,6 +121,9 @@ struct Mapping {
 // live view is that view (no other memory can have that address while it is mapped).
 struct AddonState {
   std::unordered_map<void*, Mapping*> maps;
+  // Regions JavaScript holds by number (MakeRegion); each holds one of its region's shares.
+  std::unordered_map<int32_t, Region*> regions;
+  int32_t last_region = 0;
   std::map<const ResourceKind*, std::set<intptr_t>> owned;
   bool closed = false;  // the environment is being torn down: own nothing new
 };
@@ -131,10 +142,7 @@ int Release(Mapping* m) {
   m->state = nullptr;
   Region* r = m->region;
   m->region = nullptr;
-  if (--r->views > 0) return 0;
-  int result = r->unmap(r->addr, r->len);
-  delete r;
-  return result;
+  return ReleaseShare(r);
 }
 
 // Runs when the environment (the main thread at exit, or a worker thread) ends: releases
@@ -146,6 +154,8 @@ void Cleanup(void* data) {
   std::vector<Mapping*> maps;
   for (const auto& e : st->maps) maps.push_back(e.second);
   for (Mapping* m : maps) Release(m);
+  for (const auto& e : st->regions) ReleaseShare(e.second);
+  st->regions.clear();
   for (auto& kind : st->owned) {
     for (intptr_t h : kind.second) kind.first->close(h);
   }
@@ -199,6 +209,58 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   return N(info.Env(), r);
 }
 
+Napi::Value StatusError(Napi::Env env, napi_status s) {
+  return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
+}
+
+Region* FindRegion(const Napi::CallbackInfo& info, AddonState** st_out = nullptr) {
+  AddonState* st = State(info.Env());
+  if (st_out) *st_out = st;
+  int64_t id;
+  if (!st || !Int(info, 0, &id)) return nullptr;
+  auto it = st->regions.find(static_cast<int32_t>(id));
+  return it == st->regions.end() || it->first != id ? nullptr : it->second;
+}
+
+napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value* out,
+                     Mapping** made = nullptr);
+
+// region, offset, length: an ArrayBuffer view of that part of a region made by MakeRegion
+// (one more share of it), or -EBADF (no such region), -EINVAL (outside it), -EEXIST (a live
+// view already starts there) or MakeMapping's -errno.
+Napi::Value RegionView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Region* r = FindRegion(info);
+  if (env.IsExceptionPending()) return env.Undefined();
+  int64_t off, len;
+  if (!Int(info, 1, &off) || !Int(info, 2, &len)) return env.Undefined();
+  if (!r) return N(env, -EBADF);
+  if (off < 0 || len <= 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(len) > r->len) {
+    return N(env, -EINVAL);
+  }
+  // Views are found by their address: one live view per address.
+  AddonState* st = State(env);
+  if (st && st->maps.count(static_cast<char*>(r->addr) + off)) return N(env, -EEXIST);
+  r->views++;
+  napi_value ab;
+  napi_status s = MakeView(env, r, static_cast<size_t>(off), static_cast<size_t>(len), &ab);
+  return s == napi_ok ? Napi::Value(env, ab) : StatusError(env, s);
+}
+
+// region: gives up the number (views already made stay usable until each is unmapped); the
+// memory goes with the last share. 0, the unmap call's -errno, or -EBADF (no such region).
+Napi::Value RegionRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonState* st;
+  Region* r = FindRegion(info, &st);
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!r) return N(env, -EBADF);
+  int64_t id;
+  Int(info, 0, &id);
+  st->regions.erase(static_cast<int32_t>(id));
+  return N(env, ReleaseShare(r));
+}
+
 Napi::Value MappingLive(const Napi::CallbackInfo& info) {
   bool gone;
   Mapping* m = GetMapping(info, 0, &gone);
@@ -209,7 +271,7 @@ Napi::Value MappingLive(const Napi::CallbackInfo& info) {
 // Wraps one view of region r in an external ArrayBuffer that holds one of the region's views.
 // On failure the view is released and the status returned.
 napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value* out,
-                     Mapping** made = nullptr) {
+                     Mapping** made) {
   void* addr = static_cast<char*>(r->addr) + off;
   Mapping* m = new Mapping{addr, len, r, true, State(env), true, false};
   napi_status s = napi_create_external_arraybuffer(env, addr, len, FinalizeMapping, m, out);
@@ -229,10 +291,6 @@ napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value
   if (m->state) m->state->maps[addr] = m;
   if (made) *made = m;
   return napi_ok;
-}
-
-Napi::Value StatusError(Napi::Env env, napi_status s) {
-  return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
 }
 
 // ---- async jobs ----
@@ -313,29 +371,19 @@ Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, UnmapFn unmap) {
   return s == napi_ok ? Napi::Value(env, ab) : StatusError(env, s);
 }
 
-Napi::Value MakeMappingPair(Napi::Env env, void* addr, size_t first, size_t second, UnmapFn unmap) {
-  Region* r = new Region{addr, first + second, unmap, 2};
-  napi_value a, b;
-  Mapping* ma = nullptr;
-  napi_status s = MakeView(env, r, 0, first, &a, &ma);
-  if (s != napi_ok) {
-    // The second view will never be made: drop its share of the region too.
-    if (--r->views == 0) {
-      r->unmap(r->addr, r->len);
-      delete r;
-    }
-    return StatusError(env, s);
+Napi::Value MakeRegion(Napi::Env env, void* addr, size_t len, UnmapFn unmap) {
+  AddonState* st = State(env);
+  if (!st || st->closed) {
+    unmap(addr, len);
+    return N(env, -ECANCELED);
   }
-  s = MakeView(env, r, first, second, &b);
-  if (s != napi_ok) {
-    Release(ma);  // the region's last view: unmaps it
-    napi_detach_arraybuffer(env, a);
-    return StatusError(env, s);
-  }
-  Napi::Array pair = Napi::Array::New(env, 2);
-  pair.Set(0u, Napi::Value(env, a));
-  pair.Set(1u, Napi::Value(env, b));
-  return pair;
+  int32_t id = st->last_region;
+  do {
+    id = id == INT32_MAX ? 1 : id + 1;
+  } while (st->regions.count(id));
+  st->last_region = id;
+  st->regions[id] = new Region{addr, len, unmap, 1};
+  return N(env, id);
 }
 
 uint32_t* MappingWord(const Napi::CallbackInfo& info, int* err) {
@@ -395,6 +443,8 @@ namespace {
 void RegisterMappings(Napi::Env env, Napi::Object exports, Napi::Object, Capabilities*) {
   Export(env, exports, "unmap", Unmap);
   Export(env, exports, "mappingLive", MappingLive);
+  Export(env, exports, "regionView", RegionView);
+  Export(env, exports, "regionRelease", RegionRelease);
 }
 const Facility kMappings(1, RegisterMappings);
 }  // namespace

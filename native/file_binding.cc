@@ -172,9 +172,9 @@ Napi::Value GetFl(const Napi::CallbackInfo& info) {
 
 // fd, firstLen, firstProt, secondLen, secondProt: one mmap of the file's first
 // firstLen + secondLen bytes (with firstProt), the second part then mprotect'ed to secondProt
-// if that differs; handed out as two views, [first, second]: one system call instead of two
-// for a header and its data.
-Napi::Value MmapPair(const Napi::CallbackInfo& info) {
+// if that differs; returned as a region number (MakeRegion): one system call for a header and
+// its data, and no ArrayBuffer until a view is asked for.
+Napi::Value MmapRegion(const Napi::CallbackInfo& info) {
   int64_t fd, len1, prot1, len2, prot2;
   if (!Fd(info, 0, &fd) || !Int(info, 1, &len1) || !Int(info, 2, &prot1) || !Int(info, 3, &len2) ||
       !Int(info, 4, &prot2)) {
@@ -195,7 +195,7 @@ Napi::Value MmapPair(const Napi::CallbackInfo& info) {
       return N(info.Env(), r);
     }
   }
-  return MakeMappingPair(info.Env(), p, first, second, sys::Munmap);
+  return MakeRegion(info.Env(), p, first + second, sys::Munmap);
 }
 
 void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capabilities* caps) {
@@ -212,7 +212,7 @@ void Register(Napi::Env env, Napi::Object exports, Napi::Object constants, Capab
   Export(env, exports, "ofdLock", OfdLock);
   Export(env, exports, "ofdGetLock", OfdGetLock);
   Export(env, exports, "mmap", Mmap);
-  Export(env, exports, "mmapPair", MmapPair);
+  Export(env, exports, "mmapRegion", MmapRegion);
   Export(env, exports, "pread", Pread);
   Export(env, exports, "getFl", GetFl);
   QSHM_CONSTANT(constants, O_RDONLY);

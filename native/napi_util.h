@@ -56,10 +56,11 @@ using UnmapFn = int (*)(void* addr, size_t len);
 // memory and returns -EFBIG (larger than this Node's largest ArrayBuffer) or -ENOTSUP
 // (external buffers not allowed, as in Electron's V8 sandbox).
 Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, UnmapFn unmap);
-// The same for a region of first + second bytes handed out as two ArrayBuffers (the first
-// `first` bytes and the rest), each released on its own; the memory is released with the
-// last of the two. Returns [first, second] or -errno as MakeMapping does.
-Napi::Value MakeMappingPair(Napi::Env env, void* addr, size_t first, size_t second, UnmapFn unmap);
+// The same memory held by a number instead (no ArrayBuffer is made until JavaScript asks for
+// a view with `regionView`; making one costs far more than the mapping): returns the region's
+// number (> 0), released with `regionRelease` and the last of its views. On failure the memory
+// is released and -ECANCELED returned (the environment is ending).
+Napi::Value MakeRegion(Napi::Env env, void* addr, size_t len, UnmapFn unmap);
 // Address of the aligned 32-bit word at the byte offset in argument 1 of the mapping in
 // argument 0. Null either after a TypeError (*err == 0) or with *err = -EBADF (unmapped) or
 // -EINVAL (misaligned, outside).

@@ -45,7 +45,7 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
   int err = 0;
   void* p = sys::Shmat(static_cast<int>(id), static_cast<int>(flags), &err);
   if (!p) return N(info.Env(), -err);
-  return MakeMapping(info.Env(), p, static_cast<size_t>(size), Shmdt);
+  return MakeRegion(info.Env(), p, static_cast<size_t>(size), Shmdt);
 }
 
 // id, out: shmctl(IPC_STAT) into a Float64Array of at least 5 elements (segsz, nattch, mode,

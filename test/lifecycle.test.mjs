@@ -9,6 +9,8 @@ import {
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AccessMode, Layout, MAGIC, QSharedMemory, SharedMemoryError } from '../dist/index.js';
+import { C, Region, native } from '../dist/native.js';
+import { constants as osConstants } from 'node:os';
 import {
   inodeOf, mappingsOfInode, peerProcess, peerWorker, removeDir, skipIf, track, uniqueKey,
 } from './helpers.mjs';
@@ -661,5 +663,60 @@ describe('lifecycle (file backend)', function () {
         expect(readdirSync(parent)).to.deep.equal(before);
       });
     }
+  });
+  // Issue 14: an attachment maps once and makes its ArrayBuffers (the costly part) only when
+  // data() or lock() first needs one.
+  describe('views made on demand (Region)', () => {
+    it('data() is one Buffer per attachment, made on first use, and reads as length 0 after detach()', () => {
+      const key = uniqueKey('lazydata');
+      const a = shm(key);
+      expect(a.create(100)).to.equal(true);
+      const b = shm(key);
+      expect(b.attach()).to.equal(true);
+      const d = b.data();
+      expect(d).to.equal(b.data());
+      a.data().write('made before', 0);
+      expect(d.toString('latin1', 0, 11)).to.equal('made before');
+      expect(b.lock()).to.equal(true); // the header's view, made now
+      expect(b.unlock()).to.equal(true);
+      expect(b.detach()).to.equal(true);
+      expect(d.length).to.equal(0);
+      expect(a.data().toString('latin1', 0, 11)).to.equal('made before');
+    });
+
+    it('a region lives while its number or a view is held; one view per address; release detaches every view', () => {
+      const path = scratchPath('region');
+      writeFileSync(path, Buffer.alloc(8192, 7));
+      const fd = native.open(path, C.O_RDWR | C.O_CLOEXEC, 0);
+      try {
+        const ino = inodeOf(path);
+        const id = native.mmapRegion(fd, 4096, C.PROT_READ | C.PROT_WRITE, 4096, C.PROT_READ);
+        expect(id).to.be.above(0);
+        expect(mappingsOfInode(ino)).to.have.length(2); // one mmap, the second page read-only
+        const r = new Region(id);
+        const v = r.view(4096, 4096);
+        expect(new Uint8Array(v)[0]).to.equal(7);
+        expect(r.view(4096, 16)).to.equal(-osConstants.errno.EEXIST);
+        expect(r.view(4096, 4097)).to.equal(-osConstants.errno.EINVAL);
+        const h = r.view(0, 4096);
+        expect(r.release()).to.equal(0);
+        expect([v.byteLength, h.byteLength]).to.deep.equal([0, 0]);
+        expect(mappingsOfInode(ino)).to.deep.equal([]);
+        expect(r.release()).to.equal(0); // idempotent
+        expect(r.view(0, 16)).to.equal(-osConstants.errno.EBADF);
+        expect(native.regionRelease(id)).to.equal(-osConstants.errno.EBADF);
+
+        // A view outlives the region's number: the memory goes with the last of them.
+        const id2 = native.mmapRegion(fd, 4096, C.PROT_READ, 4096, C.PROT_READ);
+        const w = native.regionView(id2, 0, 4096);
+        expect(native.regionRelease(id2)).to.equal(0);
+        expect(mappingsOfInode(ino)).to.have.length(1);
+        expect(new Uint8Array(w)[4095]).to.equal(7);
+        expect(native.unmap(w)).to.equal(0);
+        expect(mappingsOfInode(ino)).to.deep.equal([]);
+      } finally {
+        native.close(fd);
+      }
+    });
   });
 });

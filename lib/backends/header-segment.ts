@@ -2,14 +2,14 @@
 /**
  * A segment with the qshm header (lib/format.ts): shared by the `file` and `memfd` backends.
  * Initialises a fresh descriptor, validates a received one before trusting anything in it,
- * maps header and data with one mmap as two buffers (the data part read-only for a ReadOnly
- * attachment, the header writable so it can still lock), and keeps the kernel-released OFD
- * locks that make attachment liveness survive crashes.
+ * maps header and data with one mmap (the data part read-only for a ReadOnly attachment, the
+ * header writable so it can still lock) whose two views are made on first use, and keeps the
+ * kernel-released OFD locks that make attachment liveness survive crashes.
  * @packageDocumentation
  */
-import { C, MAX_MAPPING, fstat, native, type NativeStat } from '../native.js';
+import { C, MAX_MAPPING, Region, fstat, native, type NativeStat } from '../native.js';
 import { Layout, MAGIC, slotLockByte, writeFreshHeader } from '../format.js';
-import { QshmErrorCode, AccessMode, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
+import { QshmErrorCode, AccessMode, QtFn, SharedMemoryError, check, negErrno, qshmError, sysError } from '../errors.js';
 import { HeaderLock, futexSleeper } from '../lock.js';
 import type { Attachment } from './backend.js';
 
@@ -120,8 +120,6 @@ export interface OpenOptions {
 export class HeaderSegment implements Attachment {
   readonly fd: number;
   readonly size: number;
-  readonly data: Buffer;
-  readonly lock: HeaderLock | null;
   readonly lockUnavailable?: string;
   readonly info: HeaderInfo;
   /**
@@ -131,31 +129,53 @@ export class HeaderSegment implements Attachment {
    * file that path names, with no second stat of the path.
    */
   readonly linked: boolean;
-  #header: ArrayBuffer | null;
-  #dataMap: ArrayBuffer | null;
+  /** Header and data, one mapping; their views are made on first use (Region). */
+  readonly #region: Region;
+  #header: ArrayBuffer | null = null;
+  #data: Buffer | null = null;
+  #lock: HeaderLock | null = null;
   #slot: number;
   #writable: boolean;
   #beforeClose?: (seg: HeaderSegment, last: boolean) => void;
   #detached = false;
 
-  private constructor(fd: number, info: HeaderInfo, linked: boolean, header: ArrayBuffer, dataMap: ArrayBuffer,
+  private constructor(fd: number, info: HeaderInfo, linked: boolean, region: Region, header: ArrayBuffer | null,
     slot: number, writable: boolean, beforeClose?: (seg: HeaderSegment, last: boolean) => void) {
     this.fd = fd;
     this.info = info;
     this.linked = linked;
     this.size = info.dataSize;
+    this.#region = region;
     this.#header = header;
-    this.#dataMap = dataMap;
-    this.data = Buffer.from(dataMap);
     this.#slot = slot;
     this.#writable = writable;
     this.#beforeClose = beforeClose;
-    if (slot >= 0) {
-      this.lock = new HeaderLock(new Int32Array(header), info.slotTable, info.slotCount, slot, futexSleeper(header, fd, info.slotTable));
-    } else {
-      this.lock = null;
-      this.lockUnavailable = 'the segment was opened read-only (no write permission), so it cannot take part in the lock';
-    }
+    if (slot < 0) this.lockUnavailable = 'the segment was opened read-only (no write permission), so it cannot take part in the lock';
+  }
+
+  /** The data: a view made at the first call (detached to length 0 by detach()). */
+  get data(): Buffer {
+    return this.#data ?? (this.#data = Buffer.from(this.#view(this.info.headerSize, this.info.dataSize)));
+  }
+
+  /** The lock (made, with its view of the header, at the first call), or null for a read-only descriptor. */
+  get lock(): HeaderLock | null {
+    if (this.#lock !== null || this.#slot < 0) return this.#lock;
+    const header = this.#headerView();
+    const { slotTable, slotCount } = this.info;
+    return (this.#lock = new HeaderLock(new Int32Array(header), slotTable, slotCount, this.#slot, futexSleeper(header, this.fd, slotTable)));
+  }
+
+  #headerView(): ArrayBuffer {
+    return this.#header ?? (this.#header = this.#view(0, this.info.headerSize));
+  }
+
+  /**
+   * A view of the mapping. Making one fails only where the runtime allows no external
+   * buffers (Electron's V8 sandbox: ENOTSUP), and then at the first data() or lock().
+   */
+  #view(offset: number, length: number): ArrayBuffer {
+    return check(this.#region.view(offset, length), QtFn.attach, 'mmap');
   }
 
   /**
@@ -168,7 +188,8 @@ export class HeaderSegment implements Attachment {
    */
   static open(fd: number, mode: AccessMode, o: OpenOptions): HeaderSegment {
     const { fn, path } = o;
-    let maps: ArrayBuffer[] = [];
+    let region: Region | null = null;
+    let header: ArrayBuffer | null = null;
     let slot = -1;
     try {
       let st = o.stat;
@@ -182,12 +203,11 @@ export class HeaderSegment implements Attachment {
       const guess = o.writable && tryClaim(fd, guessTable, lastSlot, fn, path) ? lastSlot : -1;
       const head = preadAt(fd, 0, guess >= 0 ? guessTable + 4 * guess + 4 : HEADER_FIELDS, fn, path);
       const info = validateHeader(head, st.size, fn, path);
-      // One mapping, two views: the header (writable whenever the descriptor is, because
-      // locking writes to it) and the data, so data().buffer never exposes the header.
+      // One mapping, two views made on first use: the header (writable whenever the descriptor
+      // is, because locking writes to it) and the data, so data().buffer never exposes the header.
       const hprot = o.writable ? C.PROT_READ | C.PROT_WRITE : C.PROT_READ;
       const dprot = mode === AccessMode.ReadOnly ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
-      maps = check(native.mmapPair(fd, info.headerSize, hprot, info.dataSize, dprot), fn, 'mmap', path);
-      const [header, dataMap] = maps;
+      region = new Region(check(native.mmapRegion(fd, info.headerSize, hprot, info.dataSize, dprot), fn, 'mmap', path));
       if (o.writable) {
         let stale: number;
         if (guess >= 0 && guessTable === info.slotTable && guess < info.slotCount) {
@@ -202,11 +222,14 @@ export class HeaderSegment implements Attachment {
         // A previous owner of this slot that died left its token in the entry: clear it, or a
         // waiter would take that dead holder for us (alive) until our first lock (docs/format.md
         // §6). A clean detach leaves 0 there, read without touching the page.
-        if (stale !== 0) Atomics.compareExchange(new Int32Array(header), (info.slotTable + 4 * slot) / 4, stale, 0);
+        if (stale !== 0) {
+          header = check(region.view(0, info.headerSize), fn, 'mmap', path);
+          Atomics.compareExchange(new Int32Array(header), (info.slotTable + 4 * slot) / 4, stale, 0);
+        }
       }
-      return new HeaderSegment(fd, info, st.nlink > 0, header, dataMap, slot, o.writable, o.beforeClose);
+      return new HeaderSegment(fd, info, st.nlink > 0, region, header, slot, o.writable, o.beforeClose);
     } catch (e) {
-      for (const m of maps) native.unmap(m);
+      region?.release();
       native.close(fd); // releases the presence and slot locks
       throw e;
     }
@@ -228,20 +251,18 @@ export class HeaderSegment implements Attachment {
     this.#detached = true;
     // A lockAsync() can take the lock in the same tick as a detach(), before QSharedMemory
     // has recorded that it holds it: never unmap with the word still naming us.
-    if (this.lock?.isHeldByMe()) this.lock.release();
-    const header = this.#header!;
+    const lock = this.#lock;
+    if (lock?.isHeldByMe()) lock.release();
     // Our locks on this descriptor's OFD are the presence byte and (writable) our slot's byte:
     // one F_UNLCK from the presence byte through the slot byte drops both (no other lock of
     // this OFD lies between them: a shared OFD never claims a slot).
     let unlockEnd = Layout.PRESENCE_LOCK_BYTE + 1;
     if (this.#slot >= 0) {
-      const token = this.lock!.token; // 0: never locked, nothing published (page untouched)
-      if (token !== 0) Atomics.compareExchange(new Int32Array(header), this.info.slotTable / 4 + this.#slot, token, 0);
+      const token = lock?.token ?? 0; // 0: never locked, nothing published (page untouched)
+      if (token !== 0) Atomics.compareExchange(new Int32Array(this.#header!), this.info.slotTable / 4 + this.#slot, token, 0);
       unlockEnd = slotLockByte(this.info.slotTable, this.#slot) + 1;
     }
-    native.unmap(this.#dataMap!);
-    native.unmap(header);
-    this.#dataMap = this.#header = null;
+    this.#region.release();
     // Last one out? Drop our shared presence lock first, then try for an exclusive one: two
     // processes detaching at once could otherwise each see the other's shared lock, and
     // neither would remove the segment. Only a writable descriptor can lock exclusively.

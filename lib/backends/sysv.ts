@@ -18,8 +18,8 @@
  * segment exists (Qt's creator removes it on exit); it goes away with the segment.
  * @packageDocumentation
  */
-import { C, native, shmStat } from '../native.js';
-import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, qshmError, qtErrorFor, sysError } from '../errors.js';
+import { C, MAX_MAPPING, Region, native, shmStat } from '../native.js';
+import { AccessMode, QshmErrorCode, QtFn, SharedMemoryError, check, errnoName, negErrno, qshmError, qtErrorFor, sysError } from '../errors.js';
 import type { LockOutcome } from '../lock.js';
 import type { Attachment, Backend, KeyContext } from './backend.js';
 import { HeldHere, SemaphoreLock, underLock, waitPlan, type CountingSemaphore } from './semaphore-lock.js';
@@ -241,24 +241,28 @@ class SysvSem implements CountingSemaphore {
 /** One shmat() mapping. */
 class SysvAttachment implements Attachment {
   readonly size: number;
-  readonly data: Buffer;
   readonly lock: SemaphoreLock;
   readonly fd = -1;
-  readonly #map: ArrayBuffer;
+  readonly #map: Region;
+  #data: Buffer | null = null;
   readonly #id: number;
   readonly #key: number;
   readonly #shm: KeySpec;
   readonly #sem: SysvSem;
 
-  constructor(map: ArrayBuffer, id: number, key: number, shm: KeySpec, sem: SysvSem) {
+  constructor(map: Region, size: number, id: number, key: number, shm: KeySpec, sem: SysvSem) {
     this.#map = map;
     this.#id = id;
     this.#key = key;
     this.#shm = shm;
     this.#sem = sem;
-    this.size = map.byteLength;
-    this.data = Buffer.from(map);
+    this.size = size;
     this.lock = new SemaphoreLock(sem);
+  }
+
+  /** The data: a view made at the first call (Region; detached to length 0 by detach()). */
+  get data(): Buffer {
+    return this.#data ?? (this.#data = Buffer.from(check(this.#map.view(0, this.size), ATTACH, 'shmat')));
   }
 
   /** shmdt; when nobody is attached any more: IPC_RMID, the key file, then the lock. */
@@ -266,7 +270,7 @@ class SysvAttachment implements Attachment {
     this.lock.close(); // a lockAsync() still waiting must not reopen (re-create) the semaphore
     try {
       underLock(this.#sem, DETACH, (mine) => {
-        native.unmap(this.#map);
+        this.#map.release();
         const st = shmStat(this.#id);
         if (typeof st === 'number' || st.nattch > 0) return;
         native.shmctlRmid(this.#id);
@@ -276,7 +280,7 @@ class SysvAttachment implements Attachment {
       });
     } catch {
       // The lock could not be taken: still let go of the mapping (Qt's shmdt happens anyway).
-      if (native.mappingLive(this.#map)) native.unmap(this.#map);
+      this.#map.release();
     }
   }
 }
@@ -285,9 +289,11 @@ class SysvAttachment implements Attachment {
 function mapSegment(id: number, key: number, mode: AccessMode, shm: KeySpec, sem: SysvSem): SysvAttachment {
   const path = shm.path ?? undefined;
   const st = check(shmStat(id), `${ATTACH} (shmctl)`, 'shmctl(IPC_STAT)', path);
+  // Larger than one Buffer can be: refused here, as a mapping's view would be later.
+  if (st.segsz > MAX_MAPPING) throw sysError(`${ATTACH} (shmat)`, negErrno('EFBIG'), 'shmat', path);
   const flags = mode === AccessMode.ReadOnly ? C.SHM_RDONLY : 0;
-  const map = check(native.shmat(id, flags, st.segsz), `${ATTACH} (shmat)`, 'shmat', path);
-  return new SysvAttachment(map, id, key, shm, sem);
+  const map = new Region(check(native.shmat(id, flags, st.segsz), `${ATTACH} (shmat)`, 'shmat', path));
+  return new SysvAttachment(map, st.segsz, id, key, shm, sem);
 }
 
 /** The `'sysv'` backend. @internal */
