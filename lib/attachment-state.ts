@@ -6,11 +6,17 @@
  * @packageDocumentation
  */
 import type { QshmError } from './errors.js';
-import type { Attachment } from './backends/backend.js';
+import type { Attachment, SegmentLock } from './backends/backend.js';
 
 /** Per-object state that outlives the object for cleanup (never references the object). @internal */
 export interface State {
   att: Attachment | null;
+  /**
+   * `att.lock` once lock() has found it fixed for the attachment's life and with a one-CAS
+   * path (`tryFast`), for QSharedMemory's inlined hot path; null otherwise. Never set while
+   * `att` is null, and cleared whenever `att` changes.
+   */
+  fast: SegmentLock | null;
   /** Whether this object holds the lock. */
   held: boolean;
   /** Whether the last acquisition took over the lock of a holder that died. */
@@ -23,7 +29,7 @@ const collected = new FinalizationRegistry<State>((s) => releaseState(s));
 
 /** A fresh state, registered for release when `owner` is collected. @internal */
 export function newState(owner: object): State {
-  const s: State = { att: null, held: false, abandoned: false, error: null };
+  const s: State = { att: null, fast: null, held: false, abandoned: false, error: null };
   collected.register(owner, s, owner);
   return s;
 }
@@ -33,6 +39,7 @@ const live = new Set<State>();
 /** Records a new attachment in `s`. @internal */
 export function attachState(s: State, att: Attachment): void {
   s.att = att;
+  s.fast = null;
   s.held = false;
   live.add(s);
 }
@@ -46,6 +53,7 @@ export function releaseState(s: State): void {
     att.lock?.release();
   }
   s.att = null;
+  s.fast = null;
   live.delete(s);
   att.detach();
 }

@@ -62,8 +62,10 @@ function acquire(s: State, l: SegmentLock, timeoutMs: number): boolean {
 
 /** `lock()`. @internal */
 export function lock(s: State, fn: string): boolean {
-  const l = s.att?.lock;
+  const att = s.att;
+  const l = att?.lock;
   if (l && !s.held) {
+    if (att.lockFixed && l.tryFast) s.fast = l; // QSharedMemory.lock() takes it directly from now on
     // Hot path: one compare-and-swap, no system call, no native call.
     if (l.tryFast?.()) {
       s.held = true;
@@ -125,8 +127,10 @@ export function unlock(s: State, fn: string): boolean {
   const att = s.att;
   if (!att || !s.held) return false;
   s.held = false;
-  if (!att.lock!.release()) {
-    return fail(s, qshmError(SharedMemoryError.LockError, `${fn}: unable to unlock (the lock was taken over)`, QshmErrorCode.LockLost));
-  }
-  return true;
+  return att.lock!.release() || lost(s, fn);
+}
+
+/** unlock() found the lock taken over (its holder was presumed dead): false + LockError. @internal */
+export function lost(s: State, fn: string): false {
+  return fail(s, qshmError(SharedMemoryError.LockError, `${fn}: unable to unlock (the lock was taken over)`, QshmErrorCode.LockLost));
 }

@@ -312,7 +312,16 @@ export class QSharedMemory {
    * returns true at once (Qt's rule: holding is a flag, not a count).
    */
   lock(): boolean {
-    return locking.lock(this.#state, QtFn.lock);
+    const s = this.#state;
+    // The hot path (locking.lock's, inlined: a call layer is a measurable share of a ~20 ns
+    // pair): one compare-and-swap on a lock fixed for the attachment's life.
+    const f = s.fast;
+    if (f !== null && !s.held && f.tryFast!()) {
+      s.held = true;
+      s.abandoned = false;
+      return true;
+    }
+    return locking.lock(s, QtFn.lock);
   }
 
   /**
@@ -336,7 +345,13 @@ export class QSharedMemory {
    * Releases the lock. Returns false, with no error, if this object does not hold it.
    */
   unlock(): boolean {
-    return locking.unlock(this.#state, QtFn.unlock);
+    const s = this.#state;
+    const f = s.fast; // see lock()
+    if (f !== null && s.held) {
+      s.held = false;
+      return f.release() || locking.lost(s, QtFn.unlock);
+    }
+    return locking.unlock(s, QtFn.unlock);
   }
 
   /**

@@ -126,6 +126,9 @@ struct AddonState {
   int32_t last_region = 0;
   std::map<const ResourceKind*, std::set<intptr_t>> owned;
   bool closed = false;  // the environment is being torn down: own nothing new
+  // Whether this runtime makes external ArrayBuffers (Electron's V8 sandbox does not): probed
+  // once, so a region number is refused up front, as a mapping handed out at once would be.
+  bool external_buffers = true;
 };
 
 // Never throws: usable in an async completion while the environment is torn down.
@@ -213,13 +216,19 @@ Napi::Value StatusError(Napi::Env env, napi_status s) {
   return N(env, s == napi_no_external_buffers_allowed ? -ENOTSUP : -EFBIG);
 }
 
-Region* FindRegion(const Napi::CallbackInfo& info, AddonState** st_out = nullptr) {
-  AddonState* st = State(info.Env());
-  if (st_out) *st_out = st;
-  int64_t id;
-  if (!st || !Int(info, 0, &id)) return nullptr;
-  auto it = st->regions.find(static_cast<int32_t>(id));
-  return it == st->regions.end() || it->first != id ? nullptr : it->second;
+// The region numbered by argument 0 (a whole number), or null: a TypeError is then pending for
+// anything but a number, or *id is set and the number names no region.
+Region* FindRegion(const Napi::CallbackInfo& info, AddonState* st, int32_t* id) {
+  double d;
+  if (!Dbl(info, 0, &d)) return nullptr;
+  if (!(d >= 0 && d <= INT32_MAX) || d != static_cast<int32_t>(d)) {
+    Fail(info.Env(), "qshm native: expected a region number");
+    return nullptr;
+  }
+  *id = static_cast<int32_t>(d);
+  if (!st) return nullptr;
+  auto it = st->regions.find(*id);
+  return it == st->regions.end() ? nullptr : it->second;
 }
 
 napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value* out,
@@ -230,7 +239,9 @@ napi_status MakeView(napi_env env, Region* r, size_t off, size_t len, napi_value
 // view already starts there) or MakeMapping's -errno.
 Napi::Value RegionView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Region* r = FindRegion(info);
+  AddonState* st = State(env);
+  int32_t id;
+  Region* r = FindRegion(info, st, &id);
   if (env.IsExceptionPending()) return env.Undefined();
   int64_t off, len;
   if (!Int(info, 1, &off) || !Int(info, 2, &len)) return env.Undefined();
@@ -239,7 +250,6 @@ Napi::Value RegionView(const Napi::CallbackInfo& info) {
     return N(env, -EINVAL);
   }
   // Views are found by their address: one live view per address.
-  AddonState* st = State(env);
   if (st && st->maps.count(static_cast<char*>(r->addr) + off)) return N(env, -EEXIST);
   r->views++;
   napi_value ab;
@@ -251,13 +261,12 @@ Napi::Value RegionView(const Napi::CallbackInfo& info) {
 // memory goes with the last share. 0, the unmap call's -errno, or -EBADF (no such region).
 Napi::Value RegionRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  AddonState* st;
-  Region* r = FindRegion(info, &st);
+  AddonState* st = State(env);
+  int32_t id;
+  Region* r = FindRegion(info, st, &id);
   if (env.IsExceptionPending()) return env.Undefined();
   if (!r) return N(env, -EBADF);
-  int64_t id;
-  Int(info, 0, &id);
-  st->regions.erase(static_cast<int32_t>(id));
+  st->regions.erase(id);
   return N(env, ReleaseShare(r));
 }
 
@@ -373,9 +382,9 @@ Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, UnmapFn unmap) {
 
 Napi::Value MakeRegion(Napi::Env env, void* addr, size_t len, UnmapFn unmap) {
   AddonState* st = State(env);
-  if (!st || st->closed) {
+  if (!st || st->closed || !st->external_buffers) {
     unmap(addr, len);
-    return N(env, -ECANCELED);
+    return N(env, st && !st->closed ? -ENOTSUP : -ECANCELED);
   }
   int32_t id = st->last_region;
   do {
@@ -454,6 +463,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_set_instance_data(
       env, st, [](napi_env, void* d, void*) { delete static_cast<AddonState*>(d); }, nullptr);
   napi_add_env_cleanup_hook(env, Cleanup, st);
+  static char probe;
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, &probe, 1, nullptr, nullptr, &ab) == napi_ok) {
+    napi_detach_arraybuffer(env, ab);
+  } else {
+    st->external_buffers = false;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) napi_get_and_clear_last_exception(env, &ab);
+  }
   Napi::Object constants = Napi::Object::New(env);
   Capabilities caps;
   std::vector<std::pair<int, RegisterFn>> list = Facilities();

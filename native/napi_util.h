@@ -59,7 +59,8 @@ Napi::Value MakeMapping(Napi::Env env, void* addr, size_t len, UnmapFn unmap);
 // The same memory held by a number instead (no ArrayBuffer is made until JavaScript asks for
 // a view with `regionView`; making one costs far more than the mapping): returns the region's
 // number (> 0), released with `regionRelease` and the last of its views. On failure the memory
-// is released and -ECANCELED returned (the environment is ending).
+// is released and -ENOTSUP (this runtime makes no external buffers, like MakeMapping) or
+// -ECANCELED (the environment is ending) returned.
 Napi::Value MakeRegion(Napi::Env env, void* addr, size_t len, UnmapFn unmap);
 // Address of the aligned 32-bit word at the byte offset in argument 1 of the mapping in
 // argument 0. Null either after a TypeError (*err == 0) or with *err = -EBADF (unmapped) or

@@ -705,6 +705,10 @@ describe('lifecycle (file backend)', function () {
         expect(r.release()).to.equal(0); // idempotent
         expect(r.view(0, 16)).to.equal(-osConstants.errno.EBADF);
         expect(native.regionRelease(id)).to.equal(-osConstants.errno.EBADF);
+        for (const bad of [id + 0.5, -1, 2 ** 31, NaN, '1']) {
+          expect(() => native.regionView(bad, 0, 16), String(bad)).to.throw(TypeError);
+          expect(() => native.regionRelease(bad), String(bad)).to.throw(TypeError);
+        }
 
         // A view outlives the region's number: the memory goes with the last of them.
         const id2 = native.mmapRegion(fd, 4096, C.PROT_READ, 4096, C.PROT_READ);

@@ -325,4 +325,31 @@ describe('robustness', function () {
     expect(s.create(64)).to.equal(false);
     expect(s.errorString()).to.contain('O_TMPFILE');
   });
+
+  it('unlock() after the lock was taken over (its holder looked dead) is false with ERR_QSHM_LOCK_LOST, also on the inlined hot path', async () => {
+    const key = uniqueKey('lost');
+    const a = track.shm(key);
+    expect(a.create(64)).to.equal(true);
+    expect(a.lock()).to.equal(true); // the first lock() finds the lock fixed: later ones are inlined
+    expect(a.unlock()).to.equal(true);
+    expect(a.lock()).to.equal(true);
+    const b = track.shm(key);
+    expect(b.attach()).to.equal(true);
+    // A hostile (or corrupt) writer clears the slot table: a's token is no longer recorded,
+    // so a waiter takes a for dead after one wait slice and takes the lock over.
+    const fd = native.open(a.nativeKey(), C.O_RDWR | C.O_CLOEXEC, 0);
+    const map = native.mmap(fd, Layout.HEADER_SIZE, C.PROT_READ | C.PROT_WRITE, 0);
+    new Uint8Array(map).fill(0, Layout.SLOT_TABLE_OFFSET, Layout.SLOT_TABLE_OFFSET + 4 * Layout.SLOT_COUNT);
+    native.unmap(map);
+    native.close(fd);
+    expect(b.tryLock(5000)).to.equal(true);
+    expect(b.lockWasAbandoned()).to.equal(true);
+    expect(a.unlock()).to.equal(false);
+    expect(a.error()).to.equal(SharedMemoryError.LockError);
+    expect(a.errorString()).to.equal('QSharedMemory::unlock: unable to unlock (the lock was taken over)');
+    expect(a.tryLock(0)).to.equal(false); // b holds it
+    expect(b.unlock()).to.equal(true);
+    expect(a.lock()).to.equal(true); // the hot path again
+    expect(a.unlock()).to.equal(true);
+  });
 });

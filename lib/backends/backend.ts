@@ -28,12 +28,23 @@ export interface SegmentLock {
 export interface Attachment {
   /** Data size in bytes. */
   readonly size: number;
-  /** The data region (a view of the mapping; detached to length 0 by detach()). */
+  /**
+   * The data region (a view of the mapping, which may be made at the first read: a getter;
+   * detached to length 0 by detach()).
+   */
   readonly data: Buffer;
-  /** The lock, or null when this attachment cannot lock (e.g. a read-only descriptor). */
+  /**
+   * The lock, or null when this attachment cannot lock (e.g. a read-only descriptor); may be
+   * made at the first read.
+   */
   readonly lock: SegmentLock | null;
   /** Why `lock` is null, as a Qt-style reason. */
   readonly lockUnavailable?: string;
+  /**
+   * True when `lock` is one object for the attachment's whole life (a memfd attachment swaps
+   * its own when sealed): `QSharedMemory` may then keep it for its lock()/unlock() hot path.
+   */
+  readonly lockFixed?: boolean;
   /** The descriptor behind the mapping, or -1. */
   readonly fd: number;
   /** Releases the mapping and everything the attachment holds; removes the segment if last. */

@@ -121,6 +121,7 @@ export class HeaderSegment implements Attachment {
   readonly fd: number;
   readonly size: number;
   readonly lockUnavailable?: string;
+  readonly lockFixed = true;
   readonly info: HeaderInfo;
   /**
    * Whether the file still had a name (nlink > 0) once the presence lock was held. Removing a

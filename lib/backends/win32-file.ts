@@ -179,6 +179,7 @@ class Win32FileAttachment implements Attachment {
   readonly size: number;
   readonly data: Buffer;
   readonly lock: HeaderLock | null;
+  readonly lockFixed = true;
   readonly lockUnavailable?: string;
   readonly #w: Win32Binding;
   readonly #views: ArrayBuffer[];
