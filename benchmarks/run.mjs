@@ -222,8 +222,15 @@ function withTimeout(p, ms, what, kids) {
   ]).finally(() => clearTimeout(t));
 }
 
-// System V keys of segments our children made (from their key files, while they exist).
-const sysvKeys = new Set();
+// System V objects are ours only by proof: a segment whose creator was one of our children
+// (its cpid), or an object that still had one of a finished case's keys when that case's
+// processes were all gone (its id). A key alone proves nothing: ftok keys come from inode
+// numbers, and another program's key file can get one of ours once our file is gone; the
+// cleanup would then remove (ipcrm) that program's object.
+/** Case key → the System V keys of its Qt key files (noted while the files exist). */
+const caseSysvKeys = new Map();
+/** `shm:ID` / `sem:ID` of objects left when their case ended. */
+const ourSysvIds = new Set();
 let legacyKeyName = null;
 let nativeFtok = null;
 
@@ -235,10 +242,20 @@ async function noteSysvKeys(key) {
   for (const prefix of ['qipc_sharedmemory_', 'qipc_systemsem_']) {
     const k = nativeFtok(join(tmpdir(), legacyKeyName(key, prefix)), 0x51);
     if (k < 0) continue; // -errno: no such key file (Qt's keys have 0x51 in the top byte: positive)
-    sysvKeys.add(k >>> 0);
+    if (!caseSysvKeys.has(key)) caseSysvKeys.set(key, new Set());
+    caseSysvKeys.get(key).add(k >>> 0);
     n++;
   }
   return n;
+}
+
+/** Once every process of case `key` has ended: whatever still has one of its keys is its leftover. */
+function claimSysvLeftovers(key) {
+  const keys = caseSysvKeys.get(key);
+  if (!keys) return;
+  for (const kind of ['shm', 'sem']) {
+    for (const e of sysvTable(kind)) if (keys.has(e.key)) ourSysvIds.add(`${kind}:${e.id}`);
+  }
 }
 
 /** For a one-process System V case: poll for its key files until both are seen or it ends. */
@@ -265,9 +282,19 @@ const SYSV_IMPLS = new Set(['qt', 'qshm-sysv']);
 /** One process (a: mode, key, ...): returns the parsed JSON line. */
 async function single(impl, a, timeoutMs = 120_000) {
   const k = child(impl, a);
-  if (SYSV_IMPLS.has(impl)) watchSysvKeys(a[1], k);
-  const line = await withTimeout(k.waitLine(isJson), timeoutMs, `${impl} ${a[0]}`, [k]);
-  const r = await k.done;
+  const sysv = SYSV_IMPLS.has(impl);
+  if (sysv) watchSysvKeys(a[1], k);
+  let line;
+  let r;
+  try {
+    line = await withTimeout(k.waitLine(isJson), timeoutMs, `${impl} ${a[0]}`, [k]);
+    r = await k.done;
+  } finally {
+    if (sysv) {
+      await k.done;
+      claimSysvLeftovers(a[1]);
+    }
+  }
   if (r.code !== 0) throw new Error(`${impl} ${a.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.trim()}`);
   return JSON.parse(line);
 }
@@ -300,6 +327,11 @@ async function pair(impl, mode, key, rest, pin = false) {
     for (const k of kids) k.c.kill('SIGKILL');
     await Promise.all(kids.map((k) => k.done));
     throw e;
+  } finally {
+    if (SYSV_IMPLS.has(impl)) {
+      await Promise.all(kids.map((k) => k.done));
+      claimSysvLeftovers(key);
+    }
   }
 }
 
@@ -436,7 +468,7 @@ function cleanup(remove) {
   }
   for (const [kind, opt] of [['shm', '-m'], ['sem', '-s']]) {
     for (const e of sysvTable(kind)) {
-      if (!sysvKeys.has(e.key) && !childPids.has(e.cpid)) continue;
+      if (!ourSysvIds.has(`${kind}:${e.id}`) && !childPids.has(e.cpid)) continue;
       found.push(`sysv ${kind} key 0x${e.key.toString(16).padStart(8, '0')} id ${e.id}`);
       if (remove) spawnSync('ipcrm', [opt, e.id]);
     }
