@@ -56,6 +56,11 @@ export const Layout = {
 /** Max generation number in a token (22 bits). */
 export const MAX_GENERATION = Layout.TOKEN_MASK >>> Layout.SLOT_BITS;
 
+/** The slot index a holder token names (its low SLOT_BITS bits). */
+export function slotOfToken(token: number): number {
+  return token & ((1 << Layout.SLOT_BITS) - 1);
+}
+
 /** OFD lock byte of slot `i`: the first byte of its slot-table entry. */
 export function slotLockByte(slotTableOffset: number, i: number): number {
   return slotTableOffset + 4 * i;

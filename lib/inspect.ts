@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { C, fstat, native } from './native.js';
-import { Layout, slotLockByte } from './format.js';
+import { Layout, slotLockByte, slotOfToken } from './format.js';
 import { check } from './errors.js';
 import { validateHeader } from './backends/header-segment.js';
 import { futexSleeper, holderAlive } from './lock.js';
@@ -44,8 +44,6 @@ export interface HeaderReport {
   /** Number of slots whose owner is alive. */
   liveSlots: number;
 }
-
-const SLOT_MASK = (1 << Layout.SLOT_BITS) - 1;
 
 function locked(fd: number, byte: number): boolean {
   const r = native.ofdGetLock(fd, C.F_WRLCK, byte, 1);
@@ -96,7 +94,7 @@ export function inspectHeader(fd: number, fn: string, path?: string): HeaderRepo
     tokenCounter: page.readUInt32LE(Layout.TOKEN_COUNTER_OFFSET),
     lockWord,
     lock,
-    holder: token === 0 ? null : { token, slot: token & SLOT_MASK, waiters: (lockWord & Layout.WAITERS_BIT) !== 0 },
+    holder: token === 0 ? null : { token, slot: slotOfToken(token), waiters: (lockWord & Layout.WAITERS_BIT) !== 0 },
     present: locked(fd, Layout.PRESENCE_LOCK_BYTE),
     slots,
     liveSlots,

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { C, native } from './native.js';
-import { Layout, MAX_GENERATION, slotLockByte } from './format.js';
+import { Layout, MAX_GENERATION, slotLockByte, slotOfToken } from './format.js';
 import { negErrno } from './errors.js';
 
 /** What an acquisition attempt ended with. @internal */
@@ -221,7 +221,7 @@ export class HeaderLock {
  */
 export function holderAlive(words: Int32Array, slotTable: number, slotCount: number, holder: number,
   slotAlive: (slot: number) => boolean): boolean {
-  const slot = holder & ((1 << Layout.SLOT_BITS) - 1);
+  const slot = slotOfToken(holder);
   if (slot >= slotCount) return false;
   if (Atomics.load(words, slotTable / 4 + slot) !== holder) return false;
   return slotAlive(slot);

@@ -330,11 +330,6 @@ export class Region {
     return v;
   }
 
-  /** Whether release() has run. */
-  get released(): boolean {
-    return this.#released;
-  }
-
   /** Unmaps every view made and the memory: 0 or the unmap's -errno. Idempotent. */
   release(): number {
     if (this.#released) return 0;

@@ -667,7 +667,7 @@ describe('lifecycle (file backend)', function () {
   // Issue 14: an attachment maps once and makes its ArrayBuffers (the costly part) only when
   // data() or lock() first needs one.
   describe('views made on demand (Region)', () => {
-    it('data() is one Buffer per attachment, made on first use, and reads as length 0 after detach()', () => {
+    it('data() is one Buffer per attachment (the same on every call) and reads as length 0 after detach()', () => {
       const key = uniqueKey('lazydata');
       const a = shm(key);
       expect(a.create(100)).to.equal(true);

@@ -216,7 +216,9 @@ export class HeaderSegment implements Attachment {
           stale = head.readInt32LE(info.slotTable + 4 * slot);
         } else {
           if (guess >= 0) native.ofdLock(fd, C.F_UNLCK, slotLockByte(guessTable, guess), 1, false);
-          slot = claimSlot(fd, info, fn, path);
+          // Not claimed (held by another attachment) at this very table: not worth a second try.
+          const tried = guess < 0 && guessTable === info.slotTable ? lastSlot : -1;
+          slot = claimSlot(fd, info, fn, path, tried);
           stale = preadAt(fd, info.slotTable + 4 * slot, 4, fn, path).readInt32LE(0);
         }
         lastSlotTable = info.slotTable;
@@ -349,12 +351,15 @@ function tryClaim(fd: number, slotTable: number, i: number, fn: string, path?: s
 
 /**
  * Claims a free slot with a non-blocking exclusive OFD lock on its byte: the slot this
- * process claimed last first, then every slot in order. The OFD lock alone decides.
+ * process claimed last first, then every slot in order, all but `tried` (found held just now).
+ * The OFD lock alone decides.
  */
-function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string): number {
+function claimSlot(fd: number, info: HeaderInfo, fn: string, path?: string, tried = -1): number {
   const hint = lastSlot < info.slotCount ? lastSlot : 0;
-  if (tryClaim(fd, info.slotTable, hint, fn, path)) return (lastSlot = hint);
-  for (let i = 0; i < info.slotCount; i++) if (i !== hint && tryClaim(fd, info.slotTable, i, fn, path)) return (lastSlot = i);
+  if (hint !== tried && tryClaim(fd, info.slotTable, hint, fn, path)) return (lastSlot = hint);
+  for (let i = 0; i < info.slotCount; i++) {
+    if (i !== hint && i !== tried && tryClaim(fd, info.slotTable, i, fn, path)) return (lastSlot = i);
+  }
   throw qshmError(SharedMemoryError.OutOfResources,
     `${fn}: out of resources (all ${info.slotCount} attachment slots are in use)`, QshmErrorCode.NoSlot, path);
 }

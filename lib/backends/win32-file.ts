@@ -22,7 +22,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { MAX_MAPPING, win32, type Win32Binding } from '../native.js';
-import { Layout, MAX_GENERATION, writeFreshHeader } from '../format.js';
+import { Layout, MAX_GENERATION, slotOfToken, writeFreshHeader } from '../format.js';
 import { legacyKeyName } from '../keys.js';
 import { AccessMode, SharedMemoryError, qshmError, winError, winErrorName } from '../errors.js';
 import { HeaderLock, type LockSleeper } from '../lock.js';
@@ -202,7 +202,7 @@ class Win32FileAttachment implements Attachment {
     this.#slotName = slot?.name ?? '';
     this.#slotMutex = slot?.mutex ?? 0;
     if (slot) {
-      this.lock = new HeaderLock(this.#words, info.slotTable, info.slotCount, slot.token & ((1 << Layout.SLOT_BITS) - 1),
+      this.lock = new HeaderLock(this.#words, info.slotTable, info.slotCount, slotOfToken(slot.token),
         win32Sleeper(w, wake, this.#slotName), slot.token);
     } else {
       this.lock = null;
@@ -269,7 +269,7 @@ class Win32FileAttachment implements Attachment {
     if (this.lock) {
       if (this.lock.isHeldByMe()) this.lock.release();
       const words = this.#words;
-      const slot = this.lock.token & ((1 << Layout.SLOT_BITS) - 1);
+      const slot = slotOfToken(this.lock.token);
       Atomics.compareExchange(words, this.#slotTable / 4 + slot, this.lock.token, 0);
       releaseSlot(w, this.#slotName, this.#slotMutex);
     }
